@@ -1,0 +1,9 @@
+"""Neural-network layers whose connections carry learnable 1-D functions: piecewise Lagrange
+polynomials on Chebyshev-Gauss-Lobatto nodes, single polynomials and Fourier series."""
+
+from . import functional as functional
+from . import layers as layers
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "functional", "layers"]

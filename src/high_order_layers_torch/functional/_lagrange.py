@@ -1,0 +1,75 @@
+"""Lagrange interpolation on Chebyshev-Gauss-Lobatto nodes."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._validation import check_int
+
+
+def chebyshev_lobatto_nodes(
+    n: int, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> Tensor:
+    """The ``n`` Chebyshev-Gauss-Lobatto nodes ``x_k = -cos(pi k / (n - 1))`` in ascending order.
+
+    The nodes are computed in float64 and made exactly antisymmetric (``x_k == -x_{n-1-k}``,
+    the middle node of odd ``n`` exactly 0, the ends exactly -1 and 1) before the cast, so that
+    every dtype sees the same, symmetric node set. ``n = 1`` gives the single node 0.
+
+    Args:
+        n: number of nodes, ``n >= 1``.
+
+    Shape:
+        Output: ``(n,)``.
+    """
+    check_int("n", n, minimum=1)
+    if n == 1:
+        return torch.zeros(1, dtype=dtype, device=device)
+    k = torch.arange(n, dtype=torch.float64)
+    nodes = -torch.cos(math.pi * k / (n - 1))
+    nodes = 0.5 * (nodes - nodes.flip(0))
+    nodes[0], nodes[-1] = -1.0, 1.0
+    if n % 2:
+        nodes[n // 2] = 0.0
+    return nodes.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def lagrange_inverse_denominators(nodes: Tensor) -> Tensor:
+    """``1 / prod_{j != k} (x_k - x_j)`` for every node, computed in float64.
+
+    Shape:
+        nodes: ``(n,)``. Output: ``(n,)`` in the dtype of ``nodes``.
+    """
+    x = nodes.to(torch.float64)
+    diff = x[:, None] - x[None, :]
+    diff.fill_diagonal_(1.0)
+    return (1.0 / diff.prod(dim=1)).to(nodes.dtype)
+
+
+def lagrange_basis(t: Tensor, nodes: Tensor, inverse_denominators: Tensor) -> Tensor:
+    """Values of the ``n`` Lagrange basis polynomials of ``nodes`` at ``t``.
+
+    ``L_k(t) = prod_{j != k} (t - x_j) / (x_k - x_j)``, with the numerator formed from exclusive
+    prefix and suffix products of ``t - x_j``: O(n) work per point, and at a node the factor
+    ``t - x_k`` is exactly zero, so the basis is exactly a Kronecker delta there (no division by
+    ``t - x_k`` as in the barycentric form, hence no special case and smooth autograd).
+
+    Args:
+        t: evaluation points, any shape, usually in ``[-1, 1]``.
+        nodes: interpolation nodes, shape ``(n,)``.
+        inverse_denominators: from :func:`lagrange_inverse_denominators`, shape ``(n,)``.
+
+    Shape:
+        Output: ``(*t.shape, n)``.
+    """
+    n = nodes.shape[0]
+    if n == 1:
+        return torch.ones_like(t).unsqueeze(-1)
+    diff = t.unsqueeze(-1) - nodes  # (..., n)
+    ones = torch.ones_like(diff[..., :1])
+    left = torch.cat([ones, diff[..., :-1].cumprod(dim=-1)], dim=-1)
+    right = torch.cat([diff[..., 1:].flip(-1).cumprod(dim=-1).flip(-1), ones], dim=-1)
+    return left * right * inverse_denominators

@@ -1,0 +1,29 @@
+"""Locating the piece of ``[-1, 1]`` a value falls into."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def locate_segments(x: Tensor, segments: int) -> tuple[Tensor, Tensor]:
+    """Split ``[-1, 1]`` into ``segments`` equal pieces and find each value's piece.
+
+    The piece index is ``floor((x + 1) / 2 * segments)`` limited to ``[0, segments - 1]`` (so
+    ``x = 1`` belongs to the last piece and values outside ``[-1, 1]`` to the end pieces, which
+    then extrapolate). The local coordinate maps the piece affinely onto ``[-1, 1]``.
+    A NaN value gets piece 0 and a NaN local coordinate, so NaN propagates.
+
+    Args:
+        x: values, any shape.
+        segments: number of pieces, ``>= 1``.
+
+    Returns:
+        ``(index, t)``: ``index`` is int64 with the shape of ``x``; ``t`` has the shape and
+        dtype of ``x``.
+    """
+    scaled = (x + 1) * (0.5 * segments)
+    piece = scaled.detach().floor().clamp(0, segments - 1)
+    t = 2 * (scaled - piece) - 1
+    index = torch.nan_to_num(piece, nan=0.0).long()
+    return index, t

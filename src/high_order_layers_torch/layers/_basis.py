@@ -1,0 +1,176 @@
+"""Basis families as small modules: they own the nodes/frequencies (as buffers) of one family
+and turn inputs into the sparse ``(start, values)`` description used by the neurons.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_int, check_positive_float
+from ..functional import (
+    chebyshev_lobatto_nodes,
+    fourier_basis,
+    fourier_frequencies,
+    lagrange_basis,
+    lagrange_inverse_denominators,
+    locate_segments,
+)
+
+
+class Basis(nn.Module):
+    """Abstract basis of the functions a link can carry.
+
+    A link holds ``num_weights`` weights; for a given input only ``num_active`` consecutive
+    ones contribute.
+
+    Shape:
+        Input: ``(B, I)`` values in ``[-1, 1]``.
+        Output: ``(start, values)`` with ``start`` of shape ``(B, I)`` (int64) or ``None`` when
+        every weight is active, and ``values`` of shape ``(B, I, num_active)``.
+    """
+
+    num_weights: int
+    num_active: int
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        raise NotImplementedError
+
+    def linear_coefficients(self) -> Tensor:
+        """Weights of one link that make it (close to) ``f(x) = x`` on ``[-1, 1]``; used for
+        initialisation. Shape ``(num_weights,)``."""
+        raise NotImplementedError
+
+
+class PiecewisePolynomialBasis(Basis):
+    """Lagrange polynomials of degree ``n - 1`` on ``segments`` equal pieces of ``[-1, 1]``.
+
+    Each piece carries ``n`` Chebyshev-Gauss-Lobatto nodes mapped onto it. With
+    ``continuous=True`` neighbouring pieces share their end node, so a link has
+    ``segments * (n - 1) + 1`` weights and its function is continuous; otherwise
+    ``segments * n`` weights and the pieces are independent. The weights are the link function's
+    values at the nodes, ordered by position.
+
+    Args:
+        n: nodes per piece (``>= 1``; ``n = 1`` gives piecewise constants).
+        segments: number of pieces (``>= 1``).
+        continuous: share end nodes between neighbouring pieces.
+
+    Attributes:
+        nodes: the ``(n,)`` local nodes on ``[-1, 1]`` (non-persistent buffer).
+        inverse_denominators: ``(n,)`` Lagrange normalisation (non-persistent buffer).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        segments: int = 1,
+        *,
+        continuous: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.n = check_int("n", n, minimum=1)
+        self.segments = check_int("segments", segments, minimum=1)
+        self.continuous = bool(continuous)
+        self.stride = n - 1 if self.continuous else n
+        self.num_weights = self.segments * self.stride + (1 if self.continuous else 0)
+        self.num_active = n
+        dtype = dtype or torch.get_default_dtype()
+        nodes = chebyshev_lobatto_nodes(n, dtype=torch.float64)
+        self.register_buffer("nodes", nodes.to(device=device, dtype=dtype), persistent=False)
+        self.register_buffer(
+            "inverse_denominators",
+            lagrange_inverse_denominators(nodes).to(device=device, dtype=dtype),
+            persistent=False,
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        if self.segments == 1:
+            return None, lagrange_basis(x, self.nodes, self.inverse_denominators)
+        index, t = locate_segments(x, self.segments)
+        return index * self.stride, lagrange_basis(t, self.nodes, self.inverse_denominators)
+
+    def node_positions(self) -> Tensor:
+        """Global position in ``[-1, 1]`` of every weight's node, shape ``(num_weights,)``."""
+        local = chebyshev_lobatto_nodes(self.n, dtype=torch.float64)
+        piece = torch.arange(self.segments, dtype=torch.float64)[:, None]
+        positions = (-1 + (2 * piece + 1 + local) / self.segments).reshape(-1)  # (S * n,)
+        if self.continuous and self.n > 1:
+            keep = torch.ones_like(positions, dtype=torch.bool).reshape(self.segments, self.n)
+            keep[1:, 0] = False  # the first node of each later piece is the previous one's last
+            positions = positions[keep.reshape(-1)]
+        elif self.continuous:  # n == 1: one shared constant
+            positions = positions.new_zeros(1)
+        return positions.to(device=self.nodes.device, dtype=self.nodes.dtype)
+
+    def linear_coefficients(self) -> Tensor:
+        return self.node_positions()
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, segments={self.segments}, continuous={self.continuous}"
+
+
+class FourierBasis(Basis):
+    """Truncated Fourier series with ``n`` frequencies: ``2 n + 1`` weights per link.
+
+    ``f(x) = a_0 + sum_{k=1..n} a_k cos(k pi x / length) + b_k sin(k pi x / length)``, so the
+    fundamental period is ``2 * length``. The default ``length = 2`` makes that period 4: the
+    series need not take equal values at -1 and 1, so non-periodic targets fit without a jump.
+    Weights are ordered ``[a_0, a_1..a_n, b_1..b_n]``.
+
+    Args:
+        n: number of frequencies (``>= 0``; ``n = 0`` is a constant).
+        length: half the fundamental period (``> 0``).
+
+    Attributes:
+        frequencies: ``(n,)`` angular frequencies ``k pi / length`` (non-persistent buffer).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        length: float = 2.0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.n = check_int("n", n, minimum=0)
+        self.length = check_positive_float("length", length)
+        self.num_weights = self.num_active = 2 * n + 1
+        self.register_buffer(
+            "frequencies", fourier_frequencies(n, self.length, dtype=dtype, device=device), persistent=False
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        return None, fourier_basis(x, self.frequencies)
+
+    def linear_coefficients(self) -> Tensor:
+        coefficients = torch.zeros(
+            self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device
+        )
+        if self.n >= 1:
+            # sin(pi x / length) is monotone on [-1, 1] when length >= 1; scale it to reach +-1.
+            peak = 1.0 if self.length <= 2 else math.sin(math.pi / self.length)
+            coefficients[self.n + 1] = 1.0 / peak
+        return coefficients
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, length={self.length}"
+
+
+class LinearBasis(Basis):
+    """The single basis function ``x``: a link is ``f(x) = w x``, as in an ordinary weight."""
+
+    num_weights = 1
+    num_active = 1
+
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        return None, x.unsqueeze(-1)
+
+    def linear_coefficients(self) -> Tensor:
+        return torch.ones(1)

@@ -1,0 +1,437 @@
+"""Fully-connected layers whose every connection is a learnable 1-D function."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_choice, check_float, check_int, check_positive_float
+from ..functional import (
+    OUT_OF_RANGE_POLICIES,
+    apply_out_of_range,
+    link_values,
+    mirror_periodic,
+    product_neuron,
+    sum_neuron,
+)
+from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
+
+Neuron = Literal["sum", "product"]
+NEURONS: tuple[str, ...] = ("sum", "product")
+
+#: Relative size of the random perturbation added to the linear initial functions.
+INIT_NOISE = 0.1
+
+
+class HighOrderLinear(nn.Module):
+    """A fully-connected layer whose connection ``i -> o`` is a function ``f_oi`` from ``basis``.
+
+    Sum neurons compute ``y_o = sum_i f_oi(x_i)``; product neurons compute
+    ``y_o = -1 + prod_i (1 + f_oi(x_i)) - (1 - alpha) * sum_i f_oi(x_i)``, which keeps the linear
+    part ``sum_i f_oi`` at ``alpha = 1`` and leaves only the cross terms at ``alpha = 0``.
+
+    Inputs first pass the optional mirror fold (``periodicity``), then the ``out_of_range``
+    policy (see :func:`high_order_layers_torch.functional.apply_out_of_range`), then the basis.
+
+    Initialisation: every link starts as the straight line ``f_oi(x) = s_oi x`` with
+    ``s_oi ~ U(-sqrt(3 / in), sqrt(3 / in))``, plus independent noise ``U(-0.1 a, 0.1 a)``
+    (``a = sqrt(3 / in)``) on every weight. For inputs uniform on ``[-1, 1]`` a sum neuron then
+    starts with output standard deviation ``~ 1/sqrt(3)``, the same as its inputs, and a
+    non-zero input gradient, so deep stacks train from the first step.
+
+    Args:
+        in_features: size of each input sample's last axis.
+        out_features: size of each output sample's last axis.
+        basis: the link function family (a :class:`Basis` module).
+        neuron: ``"sum"`` or ``"product"``.
+        alpha: product neurons only: weight of the linear part (see above).
+        bias: add a learnable bias per output (off by default: a constant is already in every
+            link).
+        rescale_output: sum neurons only: divide the output by ``in_features``.
+        out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
+        periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``
+            before the ``out_of_range`` policy.
+
+    Shape:
+        Input: ``(*, in_features)``. Output: ``(*, out_features)``.
+
+    Attributes:
+        weight: ``(out_features, in_features, basis.num_weights)``.
+        bias: ``(out_features,)`` or ``None``.
+
+    Raises:
+        ValueError: on invalid sizes, names or an input whose last axis is not ``in_features``.
+
+    Example:
+        >>> layer = HighOrderLinear(3, 2, PiecewisePolynomialBasis(n=4, segments=2))
+        >>> layer(torch.rand(8, 3) * 2 - 1).shape
+        torch.Size([8, 2])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        basis: Basis,
+        *,
+        neuron: Neuron = "sum",
+        alpha: float = 1.0,
+        bias: bool = False,
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.out_features = check_int("out_features", out_features, minimum=1)
+        if not isinstance(basis, Basis):
+            raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
+        self.basis = basis
+        self.neuron = check_choice("neuron", neuron, NEURONS)
+        self.alpha = check_float("alpha", alpha)
+        self.rescale_output = bool(rescale_output)
+        self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
+        self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
+        self.weight = nn.Parameter(
+            torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs)
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = math.sqrt(3.0 / self.in_features)
+        with torch.no_grad():
+            shape = self.basis.linear_coefficients().to(self.weight)
+            slope = torch.empty_like(self.weight[..., :1]).uniform_(-bound, bound)
+            self.weight.copy_(slope * shape)
+            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
+            if self.bias is not None:
+                self.bias.zero_()
+
+    @property
+    def n(self) -> int:
+        return self.basis.n
+
+    @property
+    def segments(self) -> int:
+        return getattr(self.basis, "segments", 1)
+
+    def prepare_input(self, x: Tensor) -> Tensor:
+        """Apply the mirror fold and out-of-range policy. Shape: same as ``x``."""
+        if self.periodicity is not None:
+            x = mirror_periodic(x, self.periodicity)
+        return apply_out_of_range(x, self.out_of_range)
+
+    def link_functions(self, x: Tensor) -> Tensor:
+        """Every link's value ``f_oi(x_i)``. Shape: ``(*, in)`` -> ``(*, out, in)``."""
+        flat = self._flatten(x)
+        start, values = self.basis(self.prepare_input(flat))
+        links = link_values(start, values, self.weight)
+        return links.reshape(*x.shape[:-1], self.out_features, self.in_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = self._flatten(x)  # (B, I)
+        start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
+        if self.neuron == "sum":
+            y = sum_neuron(start, values, self.weight)
+            if self.rescale_output:
+                y = y / self.in_features
+        else:
+            y = product_neuron(link_values(start, values, self.weight), self.alpha)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def _flatten(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"input must be a Tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"expected input of shape (*, in_features={self.in_features}), got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+        return x.reshape(-1, self.in_features)
+
+    def extra_repr(self) -> str:
+        parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]
+        if self.neuron != "sum":
+            parts.append(f"neuron={self.neuron!r}, alpha={self.alpha}")
+        if self.bias is not None:
+            parts.append("bias=True")
+        if self.rescale_output:
+            parts.append("rescale_output=True")
+        if self.out_of_range != type(self).default_out_of_range():
+            parts.append(f"out_of_range={self.out_of_range!r}")
+        if self.periodicity is not None:
+            parts.append(f"periodicity={self.periodicity}")
+        return ", ".join(parts)
+
+    @classmethod
+    def default_out_of_range(cls) -> str:
+        return "clamp"
+
+
+class PiecewisePolynomial(HighOrderLinear):
+    """``layer_type="continuous"``: continuous piecewise Lagrange polynomials, sum neurons.
+
+    Each link has ``segments * (n - 1) + 1`` weights, of which ``n`` are active for any input.
+    See :class:`HighOrderLinear` for the other arguments.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=True, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class PiecewiseDiscontinuousPolynomial(HighOrderLinear):
+    """``layer_type="discontinuous"``: independent Lagrange polynomials per piece, sum neurons.
+
+    Each link has ``segments * n`` weights, of which ``n`` are active for any input.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=False, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class Polynomial(HighOrderLinear):
+    """``layer_type="polynomial"``: one Lagrange polynomial of degree ``n - 1`` per link."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        *,
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, 1, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class FourierSeries(HighOrderLinear):
+    """``layer_type="fourier"``: a Fourier series with ``n`` frequencies per link, sum neurons.
+
+    A Fourier series is bounded everywhere, so inputs outside ``[-1, 1]`` are extrapolated by
+    default (the series simply continues periodically).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        *,
+        length: float = 2.0,
+        rescale_output: bool = False,
+        out_of_range: str = "extrapolate",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = FourierBasis(n, length, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+    @classmethod
+    def default_out_of_range(cls) -> str:
+        return "extrapolate"
+
+
+class PiecewisePolynomialProd(HighOrderLinear):
+    """``layer_type="continuous_prod"``: continuous piecewise polynomials, product neurons."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        alpha: float = 1.0,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=True, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            neuron="product",
+            alpha=alpha,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class PiecewiseDiscontinuousPolynomialProd(HighOrderLinear):
+    """``layer_type="discontinuous_prod"``: discontinuous piecewise polynomials, product neurons."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        alpha: float = 1.0,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=False, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            neuron="product",
+            alpha=alpha,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class PolynomialProd(HighOrderLinear):
+    """``layer_type="polynomial_prod"``: one polynomial per link, product neurons."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        *,
+        alpha: float = 1.0,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, 1, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            neuron="product",
+            alpha=alpha,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class Product(HighOrderLinear):
+    """``layer_type="product"``: plain weights ``f_oi(x) = w_oi x`` with a product neuron and
+    a bias: ``y_o = -1 + prod_i (1 + w_oi x_i) - (1 - alpha) sum_i w_oi x_i + b_o``.
+
+    ``n`` and ``segments`` do not apply.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        alpha: float = 1.0,
+        bias: bool = True,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            in_features,
+            out_features,
+            LinearBasis(),
+            neuron="product",
+            alpha=alpha,
+            bias=bias,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+    @property
+    def n(self) -> int:
+        return 1
