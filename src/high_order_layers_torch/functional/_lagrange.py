@@ -53,9 +53,11 @@ def lagrange_basis(t: Tensor, nodes: Tensor, inverse_denominators: Tensor) -> Te
     """Values of the ``n`` Lagrange basis polynomials of ``nodes`` at ``t``.
 
     ``L_k(t) = prod_{j != k} (t - x_j) / (x_k - x_j)``, with the numerator formed from exclusive
-    prefix and suffix products of ``t - x_j``: O(n) work per point, and at a node the factor
-    ``t - x_k`` is exactly zero, so the basis is exactly a Kronecker delta there (no division by
-    ``t - x_k`` as in the barycentric form, hence no special case and smooth autograd).
+    prefix and suffix products of ``t - x_j``: O(n) work per point and no division by
+    ``t - x_k`` (unlike the barycentric form), hence no special case at nodes and smooth
+    autograd. The values are then divided by their sum, which is 1 up to rounding: as in the
+    second barycentric form this makes the basis an exact partition of unity, and at a node,
+    where every other value is exactly zero, exactly a Kronecker delta.
 
     Args:
         t: evaluation points, any shape, usually in ``[-1, 1]``.
@@ -72,4 +74,5 @@ def lagrange_basis(t: Tensor, nodes: Tensor, inverse_denominators: Tensor) -> Te
     ones = torch.ones_like(diff[..., :1])
     left = torch.cat([ones, diff[..., :-1].cumprod(dim=-1)], dim=-1)
     right = torch.cat([diff[..., 1:].flip(-1).cumprod(dim=-1).flip(-1), ones], dim=-1)
-    return left * right * inverse_denominators
+    raw = left * right * inverse_denominators
+    return raw / raw.sum(dim=-1, keepdim=True)
