@@ -5,6 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-test}"
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"

@@ -10,8 +10,40 @@ Weights have the layout of ``nn.Linear``, extended by the basis axis: ``(out, in
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
+
+Contraction = Literal["auto", "dense", "gather"]
+CONTRACTIONS: tuple[str, ...] = ("auto", "dense", "gather")
+
+#: ``"auto"`` gathers once a link has at least this many weights per active weight. The dense
+#: GEMM runs near peak speed but its cost grows with ``M``; the gather costs ``K`` rows per
+#: link whatever ``M`` is, but at memory speed (measured: ``benchmarks/bench_fc.py``).
+GATHER_MIN_RATIO = 24
+
+
+def choose_contraction(num_weights: int, num_active: int, contraction: str = "auto") -> str:
+    """Resolve ``"auto"`` to ``"dense"`` or ``"gather"`` by the cost model above."""
+    if contraction != "auto":
+        return contraction
+    return "gather" if num_weights >= GATHER_MIN_RATIO * num_active else "dense"
+
+
+def _active_rows(start: Tensor | None, values: Tensor, num_weights: int) -> Tensor:
+    """Row of every active weight in the ``(I * M, O)`` table. Shape: ``(B, I, K)``."""
+    batch, inputs, active = values.shape
+    offsets = torch.arange(active, device=values.device)
+    base = torch.arange(inputs, device=values.device) * num_weights  # (I,)
+    first = base if start is None else start + base  # (B, I) or (I,)
+    return (first.unsqueeze(-1) + offsets).expand(batch, inputs, active)
+
+
+def _weight_table(weight: Tensor) -> Tensor:
+    """``(O, I, M)`` -> ``(I * M, O)``: one row per (input, basis function)."""
+    out_features, in_features, num_weights = weight.shape
+    return weight.permute(1, 2, 0).reshape(in_features * num_weights, out_features)
 
 
 def expand_basis(start: Tensor | None, values: Tensor, num_weights: int) -> Tensor:
@@ -44,6 +76,24 @@ def sum_neuron(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
     )
 
 
+def sum_neuron_gather(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
+    """Same result as :func:`sum_neuron`, reading only the ``K`` active weights of each link.
+
+    ``y[b] = sum_i sum_k values[b, i, k] * weight[:, i, start[b, i] + k]``, computed by
+    ``embedding_bag`` (a weighted sum of gathered rows, with autograd) so the cost is
+    ``B * I * K * O`` whatever the number of segments, and no ``(B, I, K, O)`` tensor is formed.
+
+    Shape:
+        start: ``(B, I)`` or ``None``. values: ``(B, I, K)``. weight: ``(O, I, M)``.
+        Output: ``(B, O)``.
+    """
+    batch = values.shape[0]
+    rows = _active_rows(start, values, weight.shape[-1]).reshape(batch, -1)  # (B, I * K)
+    return torch.nn.functional.embedding_bag(
+        rows, _weight_table(weight), per_sample_weights=values.reshape(batch, -1), mode="sum"
+    )
+
+
 def link_values(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
     """Every link's function value ``f_oi(x_bi)``, needed by product neurons.
 
@@ -54,6 +104,24 @@ def link_values(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
     dense = expand_basis(start, values, weight.shape[-1])  # (B, I, M)
     per_input = torch.bmm(dense.transpose(0, 1), weight.permute(1, 2, 0))  # (I, B, O)
     return per_input.permute(1, 2, 0)
+
+
+def link_values_gather(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
+    """Same result as :func:`link_values`, reading only the active weights.
+
+    Accumulates one gathered ``(B, I, O)`` slab per active basis function, so memory stays at
+    the size of the result.
+
+    Shape:
+        start: ``(B, I)`` or ``None``. values: ``(B, I, K)``. weight: ``(O, I, M)``.
+        Output: ``(B, O, I)``.
+    """
+    table = _weight_table(weight)  # (I * M, O)
+    rows = _active_rows(start, values, weight.shape[-1])  # (B, I, K)
+    links = values[..., 0, None] * table[rows[..., 0]]  # (B, I, O)
+    for k in range(1, values.shape[-1]):
+        links = links + values[..., k, None] * table[rows[..., k]]
+    return links.transpose(1, 2)
 
 
 def product_neuron(links: Tensor, alpha: float) -> Tensor:

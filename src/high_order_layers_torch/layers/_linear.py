@@ -10,12 +10,16 @@ from torch import Tensor, nn
 
 from .._validation import check_choice, check_float, check_int, check_positive_float
 from ..functional import (
+    CONTRACTIONS,
     OUT_OF_RANGE_POLICIES,
     apply_out_of_range,
+    choose_contraction,
     link_values,
+    link_values_gather,
     mirror_periodic,
     product_neuron,
     sum_neuron,
+    sum_neuron_gather,
 )
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
 
@@ -54,6 +58,11 @@ class HighOrderLinear(nn.Module):
         out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
         periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``
             before the ``out_of_range`` policy.
+        contraction: ``"dense"`` (basis expansion + one GEMM, cost grows with the number of
+            weights per link), ``"gather"`` (reads only the active weights, cost independent of
+            ``segments``) or ``"auto"`` (picks by a cost model, see
+            :func:`~high_order_layers_torch.functional.choose_contraction`). All give the same
+            result to round-off. Also settable later: ``layer.contraction = "gather"``.
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -83,6 +92,7 @@ class HighOrderLinear(nn.Module):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -98,6 +108,7 @@ class HighOrderLinear(nn.Module):
         self.rescale_output = bool(rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
+        self.contraction = contraction
         self.weight = nn.Parameter(
             torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs)
         )
@@ -118,6 +129,14 @@ class HighOrderLinear(nn.Module):
                 self.bias.zero_()
 
     @property
+    def contraction(self) -> str:
+        return self._contraction
+
+    @contraction.setter
+    def contraction(self, value: str) -> None:
+        self._contraction = check_choice("contraction", value, CONTRACTIONS)
+
+    @property
     def n(self) -> int:
         return self.basis.n
 
@@ -135,21 +154,28 @@ class HighOrderLinear(nn.Module):
         """Every link's value ``f_oi(x_i)``. Shape: ``(*, in)`` -> ``(*, out, in)``."""
         flat = self._flatten(x)
         start, values = self.basis(self.prepare_input(flat))
-        links = link_values(start, values, self.weight)
+        links = self._link_values(start, values)
         return links.reshape(*x.shape[:-1], self.out_features, self.in_features)
 
     def forward(self, x: Tensor) -> Tensor:
         flat = self._flatten(x)  # (B, I)
         start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
         if self.neuron == "sum":
-            y = sum_neuron(start, values, self.weight)
+            gather = self._gathers()
+            y = (sum_neuron_gather if gather else sum_neuron)(start, values, self.weight)
             if self.rescale_output:
                 y = y / self.in_features
         else:
-            y = product_neuron(link_values(start, values, self.weight), self.alpha)
+            y = product_neuron(self._link_values(start, values), self.alpha)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
+
+    def _gathers(self) -> bool:
+        return choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction) == "gather"
+
+    def _link_values(self, start: Tensor | None, values: Tensor) -> Tensor:
+        return (link_values_gather if self._gathers() else link_values)(start, values, self.weight)
 
     def _flatten(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -174,6 +200,8 @@ class HighOrderLinear(nn.Module):
             parts.append(f"out_of_range={self.out_of_range!r}")
         if self.periodicity is not None:
             parts.append(f"periodicity={self.periodicity}")
+        if self.contraction != "auto":
+            parts.append(f"contraction={self.contraction!r}")
         return ", ".join(parts)
 
     @classmethod

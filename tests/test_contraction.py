@@ -1,0 +1,71 @@
+"""The dense and gather contractions are two exact formulations of the same layer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from high_order_layers_torch.functional import choose_contraction
+from high_order_layers_torch.layers import FC_LAYERS, high_order_fc_layers
+
+
+def build(layer_type: str, segments: int, **kw):
+    return high_order_fc_layers(layer_type, n=4, in_features=5, out_features=3, segments=segments, **kw)
+
+
+@pytest.mark.parametrize("layer_type", sorted(FC_LAYERS))
+@pytest.mark.parametrize("segments", [1, 3, 40])
+def test_dense_and_gather_agree_on_values_and_gradients(layer_type: str, segments: int) -> None:
+    layer = build(layer_type, segments, dtype=torch.float64)
+    x = torch.rand(6, 2, 5, dtype=torch.float64) * 2 - 1
+    results = []
+    for contraction in ("dense", "gather"):
+        layer.contraction = contraction
+        x_ = x.clone().requires_grad_()
+        layer.zero_grad()
+        y = layer(x_)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum().backward()
+        results.append((y, x_.grad, [p.grad.clone() for p in layer.parameters()]))
+    (y_d, gx_d, gp_d), (y_g, gx_g, gp_g) = results
+    torch.testing.assert_close(y_g, y_d, rtol=0, atol=1e-13)
+    torch.testing.assert_close(gx_g, gx_d, rtol=0, atol=1e-12)
+    for a, b in zip(gp_g, gp_d):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("layer_type", ["continuous", "discontinuous_prod", "fourier"])
+def test_gradcheck_gather(layer_type: str) -> None:
+    layer = build(layer_type, 6, dtype=torch.float64, out_of_range="mirror")
+    layer.contraction = "gather"
+    names = [name for name, _ in layer.named_parameters()]
+    x = (torch.rand(3, 5, dtype=torch.float64) * 1.9 - 0.95).requires_grad_()
+
+    def call(x, *params):
+        return torch.func.functional_call(layer, dict(zip(names, params)), (x,))
+
+    assert torch.autograd.gradcheck(call, (x, *layer.parameters()))
+
+
+def test_cost_model() -> None:
+    assert choose_contraction(5, 5) == "dense"
+    assert choose_contraction(4 * 64 + 1, 5) == "gather"
+    assert choose_contraction(4 * 64 + 1, 5, "dense") == "dense"
+    layer = build("continuous", 64)
+    assert layer._gathers()
+    assert not build("continuous", 2)._gathers()
+
+
+def test_contraction_is_validated() -> None:
+    layer = build("continuous", 2)
+    with pytest.raises(ValueError, match=r"contraction must be one of 'auto', 'dense', 'gather'; got 'sparse'"):
+        layer.contraction = "sparse"
+    layer.contraction = "gather"
+    assert "contraction='gather'" in repr(layer)
+
+
+@pytest.mark.parametrize("layer_type", sorted(FC_LAYERS))
+def test_torch_compile_matches_eager(layer_type: str) -> None:
+    layer = build(layer_type, 3, dtype=torch.float64)
+    x = torch.rand(8, 5, dtype=torch.float64) * 2 - 1
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x), layer(x), rtol=0, atol=1e-14)
