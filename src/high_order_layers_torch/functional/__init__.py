@@ -1,15 +1,21 @@
 """Pure, stateless maths behind the layers: bases, segment lookup, neurons, range policies."""
 
+from ._contract import CONTRACTIONS as CONTRACTIONS
+from ._contract import Contraction as Contraction
+from ._contract import choose_contraction as choose_contraction
 from ._contract import expand_basis as expand_basis
 from ._contract import link_values as link_values
+from ._contract import link_values_gather as link_values_gather
 from ._contract import product_neuron as product_neuron
 from ._contract import sum_neuron as sum_neuron
+from ._contract import sum_neuron_gather as sum_neuron_gather
 from ._fourier import fourier_basis as fourier_basis
 from ._fourier import fourier_frequencies as fourier_frequencies
 from ._lagrange import chebyshev_lobatto_nodes as chebyshev_lobatto_nodes
 from ._lagrange import lagrange_basis as lagrange_basis
 from ._lagrange import lagrange_inverse_denominators as lagrange_inverse_denominators
 from ._normalization import max_abs_normalize as max_abs_normalize
+from ._normalization import max_center_normalize as max_center_normalize
 from ._range import OUT_OF_RANGE_POLICIES as OUT_OF_RANGE_POLICIES
 from ._range import OutOfRange as OutOfRange
 from ._range import apply_out_of_range as apply_out_of_range
@@ -17,6 +23,11 @@ from ._range import mirror_periodic as mirror_periodic
 from ._segments import locate_segments as locate_segments
 
 __all__ = [
+    "CONTRACTIONS",
+    "Contraction",
+    "choose_contraction",
+    "link_values_gather",
+    "sum_neuron_gather",
     "OUT_OF_RANGE_POLICIES",
     "OutOfRange",
     "apply_out_of_range",
@@ -29,6 +40,7 @@ __all__ = [
     "link_values",
     "locate_segments",
     "max_abs_normalize",
+    "max_center_normalize",
     "mirror_periodic",
     "product_neuron",
     "sum_neuron",

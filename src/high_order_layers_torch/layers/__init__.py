@@ -14,6 +14,8 @@ from ._linear import Polynomial as Polynomial
 from ._linear import PolynomialProd as PolynomialProd
 from ._linear import Product as Product
 from ._normalization import MaxAbsNormalization as MaxAbsNormalization
+from ._normalization import MaxCenterNormalization as MaxCenterNormalization
+from ._normalization import MirrorPeriodic as MirrorPeriodic
 from ._registry import FC_LAYERS as FC_LAYERS
 from ._registry import high_order_fc_layers as high_order_fc_layers
 
@@ -25,6 +27,8 @@ __all__ = [
     "HighOrderLinear",
     "LinearBasis",
     "MaxAbsNormalization",
+    "MaxCenterNormalization",
+    "MirrorPeriodic",
     "PiecewiseDiscontinuousPolynomial",
     "PiecewiseDiscontinuousPolynomialProd",
     "PiecewisePolynomial",
