@@ -49,9 +49,9 @@ def max_abs_normalize(x: Tensor, eps: float = 1e-6) -> Tensor:
         ValueError: for a 0-d tensor or a negative ``eps``.
 
     Example:
-        >>> max_abs_normalize(torch.tensor([[1.0, -4.0], [0.5, 0.25]]), eps=0.0001)
-        tensor([[ 0.2500, -0.9999],
-                [ 0.9998,  0.4999]])
+        >>> max_abs_normalize(torch.tensor([[1.0, -4.0], [0.5, 0.25]]), eps=0.0)
+        tensor([[ 0.2500, -1.0000],
+                [ 1.0000,  0.5000]])
     """
     _check_batched(x)
     eps = _check_eps(eps)

@@ -4,6 +4,48 @@ from ._basis import Basis as Basis
 from ._basis import FourierBasis as FourierBasis
 from ._basis import LinearBasis as LinearBasis
 from ._basis import PiecewisePolynomialBasis as PiecewisePolynomialBasis
+from ._conv import FourierConvolution1d as FourierConvolution1d
+from ._conv import FourierConvolution2d as FourierConvolution2d
+from ._conv import FourierConvolution3d as FourierConvolution3d
+from ._conv import HighOrderConv1d as HighOrderConv1d
+from ._conv import HighOrderConv2d as HighOrderConv2d
+from ._conv import HighOrderConv3d as HighOrderConv3d
+from ._conv import HighOrderConvNd as HighOrderConvNd
+from ._conv import PiecewiseDiscontinuousPolynomialConvolution1d as PiecewiseDiscontinuousPolynomialConvolution1d
+from ._conv import PiecewiseDiscontinuousPolynomialConvolution2d as PiecewiseDiscontinuousPolynomialConvolution2d
+from ._conv import PiecewiseDiscontinuousPolynomialConvolution3d as PiecewiseDiscontinuousPolynomialConvolution3d
+from ._conv import PiecewisePolynomialConvolution1d as PiecewisePolynomialConvolution1d
+from ._conv import PiecewisePolynomialConvolution2d as PiecewisePolynomialConvolution2d
+from ._conv import PiecewisePolynomialConvolution3d as PiecewisePolynomialConvolution3d
+from ._conv import PolynomialConvolution1d as PolynomialConvolution1d
+from ._conv import PolynomialConvolution2d as PolynomialConvolution2d
+from ._conv import PolynomialConvolution3d as PolynomialConvolution3d
+from ._conv_registry import CONV_LAYERS as CONV_LAYERS
+from ._conv_registry import CONV_TRANSPOSE_LAYERS as CONV_TRANSPOSE_LAYERS
+from ._conv_registry import high_order_convolution_layers as high_order_convolution_layers
+from ._conv_registry import high_order_convolution_transpose_layers as high_order_convolution_transpose_layers
+from ._conv_transpose import FourierConvolutionTranspose1d as FourierConvolutionTranspose1d
+from ._conv_transpose import FourierConvolutionTranspose2d as FourierConvolutionTranspose2d
+from ._conv_transpose import FourierConvolutionTranspose3d as FourierConvolutionTranspose3d
+from ._conv_transpose import HighOrderConvTranspose1d as HighOrderConvTranspose1d
+from ._conv_transpose import HighOrderConvTranspose2d as HighOrderConvTranspose2d
+from ._conv_transpose import HighOrderConvTranspose3d as HighOrderConvTranspose3d
+from ._conv_transpose import HighOrderConvTransposeNd as HighOrderConvTransposeNd
+from ._conv_transpose import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose1d as PiecewiseDiscontinuousPolynomialConvolutionTranspose1d,
+)
+from ._conv_transpose import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose2d as PiecewiseDiscontinuousPolynomialConvolutionTranspose2d,
+)
+from ._conv_transpose import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose3d as PiecewiseDiscontinuousPolynomialConvolutionTranspose3d,
+)
+from ._conv_transpose import PiecewisePolynomialConvolutionTranspose1d as PiecewisePolynomialConvolutionTranspose1d
+from ._conv_transpose import PiecewisePolynomialConvolutionTranspose2d as PiecewisePolynomialConvolutionTranspose2d
+from ._conv_transpose import PiecewisePolynomialConvolutionTranspose3d as PiecewisePolynomialConvolutionTranspose3d
+from ._conv_transpose import PolynomialConvolutionTranspose1d as PolynomialConvolutionTranspose1d
+from ._conv_transpose import PolynomialConvolutionTranspose2d as PolynomialConvolutionTranspose2d
+from ._conv_transpose import PolynomialConvolutionTranspose3d as PolynomialConvolutionTranspose3d
 from ._linear import FourierSeries as FourierSeries
 from ._linear import HighOrderLinear as HighOrderLinear
 from ._linear import PiecewiseDiscontinuousPolynomial as PiecewiseDiscontinuousPolynomial
@@ -20,6 +62,42 @@ from ._registry import FC_LAYERS as FC_LAYERS
 from ._registry import high_order_fc_layers as high_order_fc_layers
 
 __all__ = [
+    "FourierConvolution1d",
+    "FourierConvolution2d",
+    "FourierConvolution3d",
+    "HighOrderConv1d",
+    "HighOrderConv2d",
+    "HighOrderConv3d",
+    "HighOrderConvNd",
+    "PiecewiseDiscontinuousPolynomialConvolution1d",
+    "PiecewiseDiscontinuousPolynomialConvolution2d",
+    "PiecewiseDiscontinuousPolynomialConvolution3d",
+    "PiecewisePolynomialConvolution1d",
+    "PiecewisePolynomialConvolution2d",
+    "PiecewisePolynomialConvolution3d",
+    "PolynomialConvolution1d",
+    "PolynomialConvolution2d",
+    "PolynomialConvolution3d",
+    "CONV_LAYERS",
+    "CONV_TRANSPOSE_LAYERS",
+    "high_order_convolution_layers",
+    "high_order_convolution_transpose_layers",
+    "FourierConvolutionTranspose1d",
+    "FourierConvolutionTranspose2d",
+    "FourierConvolutionTranspose3d",
+    "HighOrderConvTranspose1d",
+    "HighOrderConvTranspose2d",
+    "HighOrderConvTranspose3d",
+    "HighOrderConvTransposeNd",
+    "PiecewiseDiscontinuousPolynomialConvolutionTranspose1d",
+    "PiecewiseDiscontinuousPolynomialConvolutionTranspose2d",
+    "PiecewiseDiscontinuousPolynomialConvolutionTranspose3d",
+    "PiecewisePolynomialConvolutionTranspose1d",
+    "PiecewisePolynomialConvolutionTranspose2d",
+    "PiecewisePolynomialConvolutionTranspose3d",
+    "PolynomialConvolutionTranspose1d",
+    "PolynomialConvolutionTranspose2d",
+    "PolynomialConvolutionTranspose3d",
     "FC_LAYERS",
     "Basis",
     "FourierBasis",

@@ -80,6 +80,9 @@ class HighOrderLinear(nn.Module):
         torch.Size([8, 2])
     """
 
+    #: Axis of ``weight`` that runs over the basis functions of one link.
+    basis_dim = 2
+
     def __init__(
         self,
         in_features: int,

@@ -1,0 +1,114 @@
+"""Speed of the high-order 2-d convolution against ordinary convolutions timed in the same run.
+
+    python -m benchmarks.bench_conv [--quick] [--repeats 10] [--out results/bench_conv.md]
+
+Workload: batch 64, 3 x 32 x 32 -> 16 channels, kernel 3, n = 3, continuous piecewise
+polynomials with 1, 2, 4, 16 and 64 segments, float32, 2 threads. Forward (under ``no_grad``) and
+forward+backward (input requiring grad, as in a hidden layer), median of repeated runs after
+warm-up. Each row's time is printed as a multiple of its floor ``nn.Conv2d(3 * M, 16, 3)`` on a
+ready-made ``(64, 3 * M, 32, 32)`` input, ``M`` being the weights per link: the convolution the
+layer runs after its basis expansion, so the ratio is the price of the expansion.
+``nn.Conv2d(3, 16, 3)`` is timed as well for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from benchmarks._timing import median_ms
+from high_order_layers_torch.layers import high_order_convolution_layers
+
+BATCH, CHANNELS, SIZE, OUT, KERNEL, N = 64, 3, 32, 16, 3, 3
+SEGMENTS = (1, 2, 4, 16, 64)
+
+
+def steps(module: nn.Module, channels: int) -> tuple[Callable[[], object], Callable[[], None]]:
+    """Forward and forward+backward steps of ``module`` on a random ``(B, channels, 32, 32)`` input."""
+    x = torch.rand(BATCH, channels, SIZE, SIZE) * 2 - 1
+    x_grad = x.clone().requires_grad_()
+
+    def forward() -> object:
+        with torch.no_grad():
+            return module(x)
+
+    def forward_backward() -> None:
+        x_grad.grad = None
+        module.zero_grad(set_to_none=True)
+        module(x_grad).sum().backward()
+
+    return forward, forward_backward
+
+
+def time_pair(module: nn.Module, channels: int, repeats: int, warmup: int) -> tuple[float, float]:
+    forward, forward_backward = steps(module, channels)
+    return median_ms(forward, repeats, warmup), median_ms(forward_backward, repeats, warmup)
+
+
+def run(repeats: int, warmup: int) -> list[dict]:
+    rows = []
+    plain = time_pair(nn.Conv2d(CHANNELS, OUT, KERNEL), CHANNELS, repeats, warmup)
+    rows.append({"case": f"nn.Conv2d({CHANNELS}, {OUT}, {KERNEL})", "times": plain, "floor": None})
+    for segments in SEGMENTS:
+        layer = high_order_convolution_layers(
+            "continuous2d", n=N, in_channels=CHANNELS, out_channels=OUT, kernel_size=KERNEL, segments=segments
+        )
+        weights = layer.basis.num_weights
+        times = time_pair(layer, CHANNELS, repeats, warmup)
+        floor = time_pair(nn.Conv2d(CHANNELS * weights, OUT, KERNEL, bias=False), CHANNELS * weights, repeats, warmup)
+        rows.append({"case": f"continuous2d segments={segments} (M={weights})", "times": times, "floor": floor})
+        print(
+            f"{rows[-1]['case']:36s} fwd {times[0]:8.2f} ms ({times[0] / floor[0]:5.2f}x)  "
+            f"fwd+bwd {times[1]:8.2f} ms ({times[1] / floor[1]:5.2f}x)",
+            flush=True,
+        )
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| case | fwd ms | floor fwd ms | fwd x floor | fwd+bwd ms | floor fwd+bwd ms | fwd+bwd x floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        (fwd, fwd_bwd), floor = row["times"], row["floor"]
+        if floor is None:
+            lines.append(f"| {row['case']} | {fwd:.2f} | | | {fwd_bwd:.2f} | | |")
+        else:
+            lines.append(
+                f"| {row['case']} | {fwd:.2f} | {floor[0]:.2f} | {fwd / floor[0]:.2f} | "
+                f"{fwd_bwd:.2f} | {floor[1]:.2f} | {fwd_bwd / floor[1]:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 repeats after 1 warm-up: a smoke run")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="markdown file (default results/bench_conv.md; --quick writes none)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    repeats, warmup = (2, 1) if args.quick else (max(args.repeats, 10), 3)
+    title = (
+        f"## High-order Conv2d (batch {BATCH}, {CHANNELS}x{SIZE}x{SIZE} -> {OUT}, kernel {KERNEL}, n = {N}, "
+        "float32, 2 threads; floor = nn.Conv2d(3 * M, 16, 3))"
+    )
+    report = [title, "", table(run(repeats, warmup))]
+    if args.quick:
+        report.insert(1, "\n(--quick smoke run: too few repeats for real timings)")
+    print("\n".join(report))
+    out = args.out or (None if args.quick else Path("results/bench_conv.md"))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(report) + "\n")
+        print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

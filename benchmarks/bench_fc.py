@@ -1,0 +1,165 @@
+"""Speed and memory of the fully-connected layers against linear baselines timed in the same run.
+
+    python -m benchmarks.bench_fc [--quick] [--out results/bench_fc.md]
+
+Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
+an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
+Every time is printed as a multiple of the floor ``nn.Linear(784 * 5, 128)`` (the multiply-adds of
+one active segment). Peak extra memory of one forward+backward is measured in a fresh process
+(high-water RSS minus RSS before the step) and also given relative to the floor's.
+A scaling sweep follows: how cost grows with batch, width, n and segments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from benchmarks._timing import current_rss_mb, median_ms, peak_extra_mb_in_subprocess, peak_rss_mb
+from high_order_layers_torch.layers import high_order_fc_layers
+
+BATCH, IN, OUT, N = 1024, 784, 128, 5
+
+
+def build(case: dict) -> tuple[nn.Module, int]:
+    """The module of a case and the width of its input."""
+    kind = case["kind"]
+    width = case.get("in", IN)
+    out = case.get("out", OUT)
+    n = case.get("n", N)
+    if kind == "floor":
+        return nn.Linear(width * n, out), width * n
+    if kind == "linear_relu":
+        return nn.Sequential(nn.Linear(width, out), nn.ReLU()), width
+    layer = high_order_fc_layers(kind, n=n, in_features=width, out_features=out, segments=case.get("segments", 1))
+    if "contraction" in case:
+        layer.contraction = case["contraction"]
+    return layer, width
+
+
+def step_fns(case: dict):
+    module, width = build(case)
+    x = torch.rand(case.get("batch", BATCH), width) * 2 - 1
+    x_grad = x.clone().requires_grad_()
+
+    def forward():
+        with torch.no_grad():
+            return module(x)
+
+    def forward_backward():
+        x_grad.grad = None
+        module.zero_grad(set_to_none=True)
+        module(x_grad).sum().backward()
+
+    return forward, forward_backward
+
+
+def label(case: dict) -> str:
+    parts = [case["kind"]]
+    if "segments" in case:
+        parts.append(f"segments={case['segments']}")
+    if "contraction" in case:
+        parts.append(case["contraction"])
+    for key in ("batch", "in", "out", "n"):
+        if key in case:
+            parts.append(f"{key}={case[key]}")
+    return " ".join(parts)
+
+
+def main_cases() -> list[dict]:
+    cases: list[dict] = [{"kind": "floor"}, {"kind": "linear_relu"}]
+    for kind in ("continuous", "discontinuous"):
+        for segments in (1, 2, 4, 16, 64):
+            cases.append({"kind": kind, "segments": segments})
+    for segments in (16, 64):
+        for contraction in ("dense", "gather"):
+            cases.append({"kind": "continuous", "segments": segments, "contraction": contraction})
+    cases += [{"kind": "polynomial"}, {"kind": "fourier"}]
+    cases += [{"kind": k, "segments": 2} for k in ("continuous_prod", "discontinuous_prod")]
+    cases += [{"kind": "polynomial_prod"}, {"kind": "product"}]
+    return cases
+
+
+def sweep_cases() -> list[dict]:
+    cases: list[dict] = []
+    for batch in (256, 1024, 4096):
+        cases += [{"kind": "floor", "batch": batch}, {"kind": "continuous", "segments": 4, "batch": batch}]
+    for width in (256, 784, 2048):
+        cases += [{"kind": "floor", "in": width}, {"kind": "continuous", "segments": 4, "in": width}]
+    for n in (2, 3, 5, 8):
+        cases += [{"kind": "floor", "n": n}, {"kind": "continuous", "segments": 4, "n": n}]
+    for segments in (1, 4, 16, 64, 256):
+        cases.append({"kind": "continuous", "segments": segments})
+    return cases
+
+
+def measure_memory(case: dict) -> None:
+    torch.set_num_threads(2)
+    _, forward_backward = step_fns(case)
+    before = current_rss_mb()
+    forward_backward()
+    print(max(peak_rss_mb() - before, 0.0))
+
+
+def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
+    rows = []
+    floors: dict[tuple, tuple[float, float, float | None]] = {}
+    for case in cases:
+        forward, forward_backward = step_fns(case)
+        fwd = median_ms(forward, repeats)
+        fwd_bwd = median_ms(forward_backward, repeats)
+        mem = peak_extra_mb_in_subprocess("benchmarks.bench_fc", case) if memory else None
+        shape = tuple(case.get(k) for k in ("batch", "in", "out", "n"))
+        if case["kind"] == "floor":
+            floors[shape] = (fwd, fwd_bwd, mem)
+        floor = floors.get(shape) or floors[(None, None, None, None)]
+        rows.append({"case": label(case), "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "mem_mb": mem, "floor": floor})
+        print(f"{label(case):45s} fwd {fwd:8.2f} ms ({fwd / floor[0]:5.2f}x)  "
+              f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd / floor[1]:5.2f}x)"
+              + (f"  mem {mem:7.1f} MB" if mem is not None else ""), flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| case | fwd ms | fwd x floor | fwd+bwd ms | fwd+bwd x floor | peak extra MB | mem x floor |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        f_fwd, f_bwd, f_mem = r["floor"]
+        mem = "" if r["mem_mb"] is None else f"{r['mem_mb']:.0f}"
+        mem_ratio = "" if r["mem_mb"] is None or not f_mem else f"{r['mem_mb'] / f_mem:.2f}"
+        lines.append(f"| {r['case']} | {r['fwd_ms']:.2f} | {r['fwd_ms'] / f_fwd:.2f} | {r['fwd_bwd_ms']:.2f} | "
+                     f"{r['fwd_bwd_ms'] / f_bwd:.2f} | {mem} | {mem_ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 repeats, no memory, no sweep: a smoke run")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
+    parser.add_argument("--memory-case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_case:
+        measure_memory(json.loads(args.memory_case))
+        return
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    repeats = 3 if args.quick else args.repeats
+    report = ["## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, 2 threads)", "",
+              table(run(main_cases(), repeats, memory=not args.quick))]
+    if not (args.quick or args.no_sweep):
+        report += ["", "## Scaling sweep (continuous, segments = 4 unless stated)", "",
+                   table(run(sweep_cases(), repeats, memory=False))]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

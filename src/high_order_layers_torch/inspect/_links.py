@@ -1,0 +1,175 @@
+"""Addressing single links of any high-order layer, fully-connected or convolutional.
+
+A *high-order layer* is any module with a ``basis`` (a :class:`~high_order_layers_torch.layers.Basis`)
+and a ``weight`` whose axis ``basis_dim`` holds the ``M`` weights of one link. Fully-connected
+layers (3-d weight) use the last axis when they define no ``basis_dim``. A *link* is addressed by
+the index of ``weight`` with the basis axis removed:
+
+================================  ===========================================  =========================
+layer                             weight                                       link index
+================================  ===========================================  =========================
+fully-connected                   ``(out, in, M)``                             ``(out, in)``
+convolution (``basis_dim = 2``)   ``(out, in // groups, M, *kernel_size)``     ``(out, in_in_group, *k)``
+transposed conv (``basis_dim=1``) ``(in, M, out // groups, *kernel_size)``     ``(in, out_in_group, *k)``
+================================  ===========================================  =========================
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import apply_out_of_range, expand_basis, mirror_periodic
+from ..layers import Basis
+
+Link = tuple[int, ...]
+
+
+def is_high_order(module: nn.Module) -> bool:
+    """Whether ``module`` carries a basis and a link weight (see the module docstring)."""
+    return isinstance(getattr(module, "basis", None), Basis) and isinstance(getattr(module, "weight", None), Tensor)
+
+
+def high_order_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every high-order layer of ``model`` (itself included) as ``(name, module)``, in module order.
+
+    The name is the one ``model.named_modules()`` gives (``""`` for ``model`` itself).
+    """
+    return [(name, module) for name, module in model.named_modules() if is_high_order(module)]
+
+
+def basis_dim(module: nn.Module) -> int:
+    """The axis of ``module.weight`` that holds the weights of one link."""
+    return int(getattr(module, "basis_dim", module.weight.dim() - 1))
+
+
+def is_fully_connected(module: nn.Module) -> bool:
+    """Fully-connected layers have a 3-d weight ``(out, in, M)``; convolutions add kernel axes."""
+    return module.weight.dim() == 3
+
+
+def link_shape(module: nn.Module) -> tuple[int, ...]:
+    """Shape of the grid of links: ``weight.shape`` without the basis axis."""
+    shape = list(module.weight.shape)
+    del shape[basis_dim(module)]
+    return tuple(shape)
+
+
+def link_weight_matrix(module: nn.Module) -> Tensor:
+    """The weights with the basis axis moved last. Shape: ``(*link_shape, M)`` (a view)."""
+    return module.weight.movedim(basis_dim(module), -1)
+
+
+def all_links(module: nn.Module) -> list[Link]:
+    """Every link index of ``module`` in row-major order."""
+    return list(itertools.product(*(range(size) for size in link_shape(module))))
+
+
+def check_link(module: nn.Module, link: object) -> Link:
+    """Return ``link`` as a tuple of ints, or raise ``ValueError`` naming the valid ranges."""
+    shape = link_shape(module)
+    allowed = " x ".join(f"0..{size - 1}" for size in shape)
+    try:
+        index = tuple(int(i) for i in link)  # type: ignore[union-attr]
+        well_formed = all(isinstance(i, int) and not isinstance(i, bool) for i in link)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        index, well_formed = (), False
+    if not well_formed or len(index) != len(shape) or any(not 0 <= i < s for i, s in zip(index, shape, strict=True)):
+        raise ValueError(
+            f"unknown link {link!r} for {type(module).__name__} with link grid {shape}: "
+            f"a link is a tuple of {len(shape)} ints in the ranges {allowed}"
+        )
+    return index
+
+
+def check_links(module: nn.Module, links: Iterable[object] | None) -> list[Link]:
+    """All links when ``links`` is ``None``, else each one checked by :func:`check_link`."""
+    if links is None:
+        return all_links(module)
+    if isinstance(links, tuple) and links and all(isinstance(i, int) for i in links):
+        raise ValueError(f"links must be a sequence of link tuples, e.g. [{links!r}]; got the single link {links!r}")
+    checked = [check_link(module, link) for link in links]
+    if not checked:
+        raise ValueError("links must name at least one link (or be None for every link)")
+    return checked
+
+
+def link_weights(module: nn.Module, link: Sequence[int]) -> Tensor:
+    """The ``M`` weights of one link (a view of ``module.weight``). Shape: ``(M,)``."""
+    return link_weight_matrix(module)[check_link(module, link)]
+
+
+def input_channel_index(module: nn.Module) -> Tensor:
+    """For every link, the input channel (feature) whose values it receives.
+
+    Shape:
+        Output: ``link_shape(module)``, int64.
+    """
+    shape = link_shape(module)
+    dim = basis_dim(module)
+    if is_fully_connected(module):  # (out, in)
+        index = torch.arange(shape[1]).expand(shape[0], shape[1])
+    elif dim == 1:  # transposed convolution: (in, out_in_group, *k)
+        index = torch.arange(shape[0]).reshape(-1, *([1] * (len(shape) - 1))).expand(shape)
+    else:  # convolution: (out, in_in_group, *k); output channel o reads group o // (out / groups)
+        groups = int(getattr(module, "groups", 1))
+        out_channels, in_per_group = shape[0], shape[1]
+        group = torch.arange(out_channels) // (out_channels // groups)
+        index = group[:, None] * in_per_group + torch.arange(in_per_group)  # (out, in_in_group)
+        index = index.reshape(out_channels, in_per_group, *([1] * (len(shape) - 2))).expand(shape)
+    return index.contiguous()
+
+
+def channels_last(module: nn.Module, x: Tensor) -> Tensor:
+    """A layer input reshaped to ``(N, C)``: one row per sample (and pixel), one column per channel."""
+    if is_fully_connected(module):
+        return x.reshape(-1, x.shape[-1])
+    batched = x if x.dim() >= 3 else x.unsqueeze(0)  # unbatched conv input (C, *spatial)
+    return batched.movedim(1, -1).reshape(-1, batched.shape[1])
+
+
+def prepare(module: nn.Module, x: Tensor) -> Tensor:
+    """The layer's input transform: optional mirror fold ``periodicity``, then ``out_of_range``."""
+    periodicity = getattr(module, "periodicity", None)
+    if periodicity is not None:
+        x = mirror_periodic(x, periodicity)
+    return apply_out_of_range(x, getattr(module, "out_of_range", "extrapolate"))
+
+
+def dense_basis(module: nn.Module, x: Tensor) -> Tensor:
+    """Every basis function of ``module`` at the prepared values ``x``. Shape: ``(*x.shape, M)``."""
+    flat = x.reshape(-1, 1)
+    start, values = module.basis(flat)
+    dense = expand_basis(start, values, module.weight.shape[basis_dim(module)])  # (N, 1, M)
+    return dense.reshape(*x.shape, -1)
+
+
+def evaluate_links(module: nn.Module, x: Tensor, links: Sequence[Sequence[int]] | None = None) -> Tensor:
+    """Link functions of ``module`` evaluated at the same raw inputs ``x`` (before the fold/policy).
+
+    Args:
+        module: a high-order layer.
+        x: raw input values, shape ``(N,)``.
+        links: link indices; ``None`` for every link.
+
+    Shape:
+        Output: ``(N, len(links))``, or ``(N, *link_shape)`` when ``links`` is ``None``.
+    """
+    weight = link_weight_matrix(module)  # (*link_shape, M)
+    dense = dense_basis(module, prepare(module, x.to(weight.dtype)))  # (N, M)
+    if links is None:
+        return torch.einsum("nm,...m->n...", dense, weight)
+    chosen = torch.stack([weight[check_link(module, link)] for link in links])  # (L, M)
+    return dense @ chosen.T
+
+
+def evaluate_link(module: nn.Module, link: Sequence[int], x: Tensor) -> Tensor:
+    """One link's function at the raw inputs ``x``, exactly as the layer applies it.
+
+    Shape:
+        x: any shape. Output: same as ``x``.
+    """
+    return evaluate_links(module, x.reshape(-1), [link]).reshape(x.shape)

@@ -1,0 +1,614 @@
+"""Convolutions whose every connection (output channel, input channel, kernel tap) is a
+learnable 1-D function from a :class:`Basis`.
+
+One N-d implementation, :class:`HighOrderConvNd`, takes any basis; thin classes fix the number of
+spatial dimensions (:class:`HighOrderConv2d`) or the basis family as well
+(:class:`PiecewisePolynomialConvolution2d`, the ``layer_type="continuous2d"`` layer).
+
+How it is computed: every input element is evaluated in the basis and scattered into the dense
+expansion ``(B, C * M, *spatial)`` (channel ``c * M + m`` holds basis function ``m`` of input
+channel ``c``; only ``num_active`` of each element's ``M`` values are non-zero), then a single
+ordinary convolution with the weight viewed as ``(out, in / groups * M, *kernel)`` sums the link
+functions over channels and kernel taps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._validation import check_choice, check_int, check_positive_float
+from ..functional import OUT_OF_RANGE_POLICIES
+from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
+from ._linear import INIT_NOISE, HighOrderLinear
+
+PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
+PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
+_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+SizeArg = int | Sequence[int]
+
+
+def int_tuple(name: str, value: object, dims: int, *, minimum: int) -> tuple[int, ...]:
+    """``value`` as a tuple of ``dims`` ints ``>= minimum`` (an int is repeated ``dims`` times)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * dims
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be an int or a sequence of {dims} ints, got {value!r}")
+    if len(value) != dims:
+        raise ValueError(f"{name} must have {dims} entries (one per spatial dimension), got {tuple(value)}")
+    return tuple(check_int(name, item, minimum=minimum) for item in value)
+
+
+def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, num_weights: int) -> Tensor:
+    """Scatter a basis evaluation into the dense channels-first expansion, in one pass.
+
+    The basis was evaluated on the ``(B, C * P)`` view of a ``(B, C, *spatial)`` input
+    (``P = prod(spatial)``). Output channel ``c * M + m`` holds weight ``m``'s basis value for
+    input channel ``c``, so a reshape of a ``(out, in, M, *kernel)`` weight to
+    ``(out, in * M, *kernel)`` lines up with it, and the result is already contiguous for the
+    convolution: the only full-size write is the zero fill plus the scatter of the active values
+    (a single transposing copy when every weight is active).
+
+    Shape:
+        start: ``(B, C * P)`` int64 or ``None``. values: ``(B, C * P, K)``.
+        Output: ``(B, C * M, P)``.
+    """
+    batch, _, active = values.shape
+    per_channel = values.reshape(batch, channels, -1, active).transpose(2, 3)  # (B, C, K, P)
+    if start is None:
+        return per_channel.reshape(batch, channels * active, -1)  # (B, C * M, P), K == M
+    positions = per_channel.shape[-1]
+    offsets = torch.arange(active, device=values.device).view(active, 1)
+    index = start.reshape(batch, channels, 1, positions) + offsets  # (B, C, K, P)
+    dense = values.new_zeros(batch, channels, num_weights, positions)
+    dense.scatter_(2, index, per_channel)
+    return dense.view(batch, channels * num_weights, positions)
+
+
+class _HighOrderConvBase(nn.Module):
+    """What convolutions and transposed convolutions share: argument checks, the input policy,
+    the basis expansion and the linear initialisation. Subclasses define the weight layout."""
+
+    num_spatial_dims: ClassVar[int]
+    basis_dim: ClassVar[int]
+    padding_modes: ClassVar[tuple[str, ...]] = PADDING_MODES
+
+    # The mirror fold and out-of-range policy are exactly those of the fully-connected layers.
+    prepare_input = HighOrderLinear.prepare_input
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: SizeArg,
+        basis: Basis,
+        *,
+        stride: SizeArg = 1,
+        dilation: SizeArg = 1,
+        groups: int = 1,
+        bias: bool = False,
+        padding_mode: str = "zeros",
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if getattr(type(self), "num_spatial_dims", None) is None:
+            raise TypeError(
+                f"{type(self).__name__} is abstract; use a subclass that fixes the number of spatial dimensions"
+            )
+        super().__init__()
+        dims = self.num_spatial_dims
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.kernel_size = int_tuple("kernel_size", kernel_size, dims, minimum=1)
+        self.stride = int_tuple("stride", stride, dims, minimum=1)
+        self.dilation = int_tuple("dilation", dilation, dims, minimum=1)
+        self.groups = check_int("groups", groups, minimum=1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by "
+                f"groups ({groups})"
+            )
+        if not isinstance(basis, Basis):
+            raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
+        self.basis = basis
+        self.padding_mode = check_choice("padding_mode", padding_mode, self.padding_modes)
+        self.rescale_output = bool(rescale_output)
+        self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
+        self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
+        factory_kwargs = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory_kwargs))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **factory_kwargs))
+        else:
+            self.register_parameter("bias", None)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _fan_in(self) -> float:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        """Linear link functions ``f(x) = s x`` with ``s ~ U(-a, a)``, ``a = sqrt(3 / fan_in)``,
+        plus independent noise ``U(-0.1 a, 0.1 a)`` on every weight (as :class:`HighOrderLinear`)."""
+        bound = math.sqrt(3.0 / self._fan_in())
+        with torch.no_grad():
+            coefficients = self.basis.linear_coefficients().to(self.weight)
+            along_basis = [1] * self.weight.dim()
+            along_basis[self.basis_dim] = -1
+            slope_shape = list(self.weight.shape)
+            slope_shape[self.basis_dim] = 1
+            slope = self.weight.new_empty(slope_shape).uniform_(-bound, bound)
+            self.weight.copy_(slope * coefficients.view(along_basis))
+            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
+            if self.bias is not None:
+                self.bias.zero_()
+
+    @property
+    def n(self) -> int:
+        return self.basis.n
+
+    @property
+    def segments(self) -> int:
+        return getattr(self.basis, "segments", 1)
+
+    def expand(self, x: Tensor) -> Tensor:
+        """The dense basis expansion (no input policy applied).
+
+        Shape:
+            ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
+        """
+        batch, channels = x.shape[:2]
+        start, values = self.basis(x.reshape(batch, -1))  # (B, C * P), (B, C * P, K)
+        dense = expand_channels_first(start, values, channels, self.basis.num_weights)  # (B, C * M, P)
+        return dense.view(batch, -1, *x.shape[2:])
+
+    def _batched(self, x: Tensor) -> tuple[Tensor, bool]:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"input must be a Tensor, got {type(x).__name__}")
+        dims = self.num_spatial_dims
+        if x.dim() not in (dims + 1, dims + 2) or x.shape[-dims - 1] != self.in_channels:
+            raise ValueError(
+                f"expected input of shape (B, {self.in_channels}, *spatial) or ({self.in_channels}, *spatial) "
+                f"with {dims} spatial dimension(s), got {tuple(x.shape)}"
+            )
+        unbatched = x.dim() == dims + 1
+        return (x.unsqueeze(0) if unbatched else x), unbatched
+
+    def _add_bias(self, y: Tensor) -> Tensor:
+        if self.bias is None:
+            return y
+        return y + self.bias.view(-1, *([1] * self.num_spatial_dims))
+
+    def extra_repr(self) -> str:
+        dims = self.num_spatial_dims
+        parts = [f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", f"stride={self.stride}"]
+        padding = getattr(self, "padding", (0,) * dims)
+        if padding != (0,) * dims:
+            parts.append(f"padding={padding!r}")
+        if self.dilation != (1,) * dims:
+            parts.append(f"dilation={self.dilation}")
+        output_padding = getattr(self, "output_padding", (0,) * dims)
+        if output_padding != (0,) * dims:
+            parts.append(f"output_padding={output_padding}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.bias is not None:
+            parts.append("bias=True")
+        if self.padding_mode != "zeros":
+            parts.append(f"padding_mode={self.padding_mode!r}")
+        if self.rescale_output:
+            parts.append("rescale_output=True")
+        if self.out_of_range != type(self).default_out_of_range():
+            parts.append(f"out_of_range={self.out_of_range!r}")
+        if self.periodicity is not None:
+            parts.append(f"periodicity={self.periodicity}")
+        return ", ".join(parts)
+
+    @classmethod
+    def default_out_of_range(cls) -> str:
+        return "clamp"
+
+
+class HighOrderConvNd(_HighOrderConvBase):
+    """A convolution whose every connection is a learnable 1-D function from ``basis``.
+
+    Output channel ``o`` at position ``q`` is
+    ``y[o, q] = sum_{c in group(o)} sum_{j in kernel} f_{o,c,j}(x[c, q * stride + j * dilation])``
+    over the (padded) input: the fully-connected :class:`HighOrderLinear` sum neuron applied to
+    every patch, each (input channel, kernel tap) pair with its own function.
+
+    Padding is applied in input space, before the basis: the input is padded with
+    ``padding_mode`` (zeros, reflect, replicate or circular) and then every element, padded ones
+    included, goes through the link functions. A zero-padded pixel therefore contributes
+    ``f(0)``, not zero: the layer is exactly the fully-connected layer on every unfolded patch of
+    the padded input, and every output value has the same number of links.
+
+    Inputs pass the optional mirror fold (``periodicity``), then the ``out_of_range`` policy, as
+    in :class:`HighOrderLinear`; padded values (0, or copies of inputs) pass them as well.
+
+    Initialisation as :class:`HighOrderLinear` with ``fan_in = in_channels / groups *
+    prod(kernel_size)``: straight-line link functions of slope ``U(-sqrt(3 / fan_in),
+    sqrt(3 / fan_in))`` plus 10% noise.
+
+    Abstract: use :class:`HighOrderConv1d`/``2d``/``3d`` or a named family class.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: int or one int per spatial dimension.
+        basis: the link function family (a :class:`Basis` module) with ``M = basis.num_weights``.
+        stride: int or tuple, ``>= 1``.
+        padding: int or tuple ``>= 0``, or ``"valid"`` (no padding) or ``"same"`` (output as large
+            as the input; stride 1 only; an odd total padding puts the extra element at the end,
+            as in :class:`torch.nn.Conv2d`).
+        dilation: int or tuple, ``>= 1``.
+        groups: split channels into this many independent groups (divides both channel counts).
+        bias: add a learnable bias per output channel (off by default: every link function
+            already has a constant part).
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+        rescale_output: divide the output by the number of links feeding each output value,
+            :attr:`links_per_output` ``= in_channels / groups * prod(kernel_size)`` (before the bias),
+            so the output is the mean link value instead of the sum.
+        out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
+        periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``.
+
+    Shape:
+        Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
+        Output: ``(B, out_channels, *spatial_out)`` with the sizes of the matching
+        :class:`torch.nn.Conv2d` (etc.): ``(s + total_padding - dilation * (k - 1) - 1) // stride + 1``.
+
+    Attributes:
+        weight: ``(out_channels, in_channels // groups, M, *kernel_size)``; the basis axis is
+            :attr:`basis_dim` ``= 2``, as in the fully-connected layout ``(out, in, M)``.
+        bias: ``(out_channels,)`` or ``None``.
+
+    Raises:
+        TypeError: a non-int size, a non-Basis ``basis`` or a non-tensor input.
+        ValueError: invalid sizes, names, ``groups`` not dividing the channels, ``"same"`` with a
+            stride, or an input of the wrong rank or channel count.
+
+    Example:
+        >>> layer = HighOrderConv2d(3, 8, 3, PiecewisePolynomialBasis(n=3, segments=4), padding="same")
+        >>> layer(torch.rand(2, 3, 16, 16) * 2 - 1).shape
+        torch.Size([2, 8, 16, 16])
+    """
+
+    basis_dim: ClassVar[int] = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: SizeArg,
+        basis: Basis,
+        *,
+        stride: SizeArg = 1,
+        padding: SizeArg | str = 0,
+        dilation: SizeArg = 1,
+        groups: int = 1,
+        bias: bool = False,
+        padding_mode: str = "zeros",
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            basis,
+            stride=stride,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+        self.padding = self._check_padding(padding)
+        self.reset_parameters()
+
+    def _check_padding(self, padding: object) -> tuple[int, ...] | str:
+        dims = self.num_spatial_dims
+        if isinstance(padding, str):
+            check_choice("padding", padding, PADDING_STRINGS)
+            if padding == "same" and self.stride != (1,) * dims:
+                raise ValueError(f"padding='same' needs stride 1, got stride={self.stride}")
+            return padding
+        return int_tuple("padding", padding, dims, minimum=0)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        return (
+            self.out_channels,
+            self.in_channels // self.groups,
+            self.basis.num_weights,
+            *self.kernel_size,
+        )
+
+    def _fan_in(self) -> float:
+        return self.links_per_output
+
+    @property
+    def links_per_output(self) -> int:
+        """Links feeding each output value: ``in_channels / groups * prod(kernel_size)``."""
+        return self.in_channels // self.groups * math.prod(self.kernel_size)
+
+    def input_padding(self) -> tuple[int, ...]:
+        """The padding as :func:`torch.nn.functional.pad` takes it: (before, after) per spatial
+        dimension, last dimension first."""
+        if self.padding == "valid":
+            return (0,) * (2 * self.num_spatial_dims)
+        pad: list[int] = []
+        for index in reversed(range(self.num_spatial_dims)):
+            if self.padding == "same":
+                total = self.dilation[index] * (self.kernel_size[index] - 1)
+                pad += [total // 2, total - total // 2]
+            else:
+                pad += [self.padding[index]] * 2
+        return tuple(pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, unbatched = self._batched(x)  # (B, C, *S)
+        x = self.prepare_input(x)
+        pad = self.input_padding()
+        if any(pad):
+            x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
+        dense = self.expand(x)  # (B, C * M, *S_padded)
+        weight = self.weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
+        conv = _CONV[self.num_spatial_dims]
+        if self.rescale_output:
+            y = conv(dense, weight, None, self.stride, 0, self.dilation, self.groups) / self.links_per_output
+            y = self._add_bias(y)
+        else:
+            y = conv(dense, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return y.squeeze(0) if unbatched else y
+
+
+class HighOrderConv1d(HighOrderConvNd):
+    """:class:`HighOrderConvNd` over one spatial dimension: input ``(B, C, L)``."""
+
+    num_spatial_dims = 1
+
+
+class HighOrderConv2d(HighOrderConvNd):
+    """:class:`HighOrderConvNd` over two spatial dimensions: input ``(B, C, H, W)``."""
+
+    num_spatial_dims = 2
+
+
+class HighOrderConv3d(HighOrderConvNd):
+    """:class:`HighOrderConvNd` over three spatial dimensions: input ``(B, C, D, H, W)``."""
+
+    num_spatial_dims = 3
+
+
+# --------------------------------------------------------------------------- named families
+
+
+class _PiecewiseConvNd(HighOrderConvNd):
+    """Piecewise Lagrange polynomials on ``segments`` pieces, ``n`` nodes each; abstract."""
+
+    continuous: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: SizeArg,
+        n: int,
+        segments: int = 2,
+        *,
+        stride: SizeArg = 1,
+        padding: SizeArg | str = 0,
+        dilation: SizeArg = 1,
+        groups: int = 1,
+        bias: bool = False,
+        padding_mode: str = "zeros",
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=self.continuous, device=device, dtype=dtype)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            basis,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class _PolynomialConvNd(HighOrderConvNd):
+    """One Lagrange polynomial of degree ``n - 1`` per link; abstract."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: SizeArg,
+        n: int,
+        *,
+        stride: SizeArg = 1,
+        padding: SizeArg | str = 0,
+        dilation: SizeArg = 1,
+        groups: int = 1,
+        bias: bool = False,
+        padding_mode: str = "zeros",
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, 1, device=device, dtype=dtype)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            basis,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class _FourierConvNd(HighOrderConvNd):
+    """A Fourier series with ``n`` frequencies (``2 n + 1`` weights) per link; abstract. Inputs
+    outside ``[-1, 1]`` are extrapolated by default (the series is bounded)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: SizeArg,
+        n: int,
+        *,
+        length: float = 2.0,
+        stride: SizeArg = 1,
+        padding: SizeArg | str = 0,
+        dilation: SizeArg = 1,
+        groups: int = 1,
+        bias: bool = False,
+        padding_mode: str = "zeros",
+        rescale_output: bool = False,
+        out_of_range: str = "extrapolate",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = FourierBasis(n, length, device=device, dtype=dtype)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            basis,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+    @classmethod
+    def default_out_of_range(cls) -> str:
+        return "extrapolate"
+
+
+class PiecewisePolynomialConvolution1d(_PiecewiseConvNd):
+    """``layer_type="continuous1d"``: 1 spatial dimension, continuous piecewise polynomials."""
+
+    num_spatial_dims = 1
+    continuous = True
+
+
+class PiecewisePolynomialConvolution2d(_PiecewiseConvNd):
+    """``layer_type="continuous2d"``: 2 spatial dimensions, continuous piecewise polynomials."""
+
+    num_spatial_dims = 2
+    continuous = True
+
+
+class PiecewisePolynomialConvolution3d(_PiecewiseConvNd):
+    """``layer_type="continuous3d"``: 3 spatial dimensions, continuous piecewise polynomials."""
+
+    num_spatial_dims = 3
+    continuous = True
+
+
+class PiecewiseDiscontinuousPolynomialConvolution1d(_PiecewiseConvNd):
+    """``layer_type="discontinuous1d"``: 1 spatial dimension, discontinuous piecewise polynomials."""
+
+    num_spatial_dims = 1
+    continuous = False
+
+
+class PiecewiseDiscontinuousPolynomialConvolution2d(_PiecewiseConvNd):
+    """``layer_type="discontinuous2d"``: 2 spatial dimensions, discontinuous piecewise polynomials."""
+
+    num_spatial_dims = 2
+    continuous = False
+
+
+class PiecewiseDiscontinuousPolynomialConvolution3d(_PiecewiseConvNd):
+    """``layer_type="discontinuous3d"``: 3 spatial dimensions, discontinuous piecewise polynomials."""
+
+    num_spatial_dims = 3
+    continuous = False
+
+
+class PolynomialConvolution1d(_PolynomialConvNd):
+    """``layer_type="polynomial1d"``: 1 spatial dimension, one polynomial per link."""
+
+    num_spatial_dims = 1
+
+
+class PolynomialConvolution2d(_PolynomialConvNd):
+    """``layer_type="polynomial2d"``: 2 spatial dimensions, one polynomial per link."""
+
+    num_spatial_dims = 2
+
+
+class PolynomialConvolution3d(_PolynomialConvNd):
+    """``layer_type="polynomial3d"``: 3 spatial dimensions, one polynomial per link."""
+
+    num_spatial_dims = 3
+
+
+class FourierConvolution1d(_FourierConvNd):
+    """``layer_type="fourier1d"``: 1 spatial dimension, Fourier series links."""
+
+    num_spatial_dims = 1
+
+
+class FourierConvolution2d(_FourierConvNd):
+    """``layer_type="fourier2d"``: 2 spatial dimensions, Fourier series links."""
+
+    num_spatial_dims = 2
+
+
+class FourierConvolution3d(_FourierConvNd):
+    """``layer_type="fourier3d"``: 3 spatial dimensions, Fourier series links."""
+
+    num_spatial_dims = 3

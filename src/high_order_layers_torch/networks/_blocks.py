@@ -1,0 +1,88 @@
+"""Small wiring pieces shared by the network builders."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+
+#: A module class, a callable returning a module, or a module instance (copied per use).
+ModuleFactory = Callable[..., nn.Module] | nn.Module
+
+T = TypeVar("T")
+
+
+class Residual(nn.Module):
+    """``x + block(x)``: a residual connection around a block that keeps the shape.
+
+    Args:
+        block: the wrapped module; its output must have the shape of its input.
+
+    Shape:
+        Input: ``(*)``. Output: same.
+
+    Raises:
+        TypeError: if ``block`` is not a module.
+        ValueError: (in forward) if the block changes the shape.
+    """
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(block, nn.Module):
+            raise TypeError(f"block must be an nn.Module, got {type(block).__name__}")
+        self.block = block
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.block(x)
+        if y.shape != x.shape:
+            raise ValueError(f"a residual block must keep the shape; got {tuple(x.shape)} -> {tuple(y.shape)}")
+        return x + y
+
+
+def make_module(
+    factory: ModuleFactory | None,
+    what: str,
+    *args: object,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> nn.Module | None:
+    """Build one module from ``factory``: a class or callable is called with ``args``; a module
+    instance is deep-copied (so no two places share one module). ``None`` gives ``None``.
+    The result is moved to ``device`` / ``dtype`` when given."""
+    if factory is None:
+        return None
+    if isinstance(factory, nn.Module):
+        module = copy.deepcopy(factory)
+    elif callable(factory):
+        module = factory(*args)
+    else:
+        raise TypeError(f"{what} must be a module class, a callable returning a module or None; got {factory!r}")
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{what} must produce an nn.Module, got {type(module).__name__}")
+    if device is not None or dtype is not None:
+        module = module.to(device=device, dtype=dtype)
+    return module
+
+
+def check_dropout(dropout: object) -> float:
+    """Return ``dropout`` as a float in ``[0, 1)``."""
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+        raise TypeError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return float(dropout)
+
+
+def per_layer(name: str, value: T | Sequence[T] | None, count: int) -> list[T | None]:
+    """Broadcast a scalar (or ``None``) to ``count`` layers, or check a sequence's length."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != count:
+            raise ValueError(
+                f"{name} must be a single value or a sequence of {count} (one per layer); got {len(value)}"
+            )
+        return list(value)
+    return [value] * count

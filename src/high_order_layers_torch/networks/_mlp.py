@@ -1,0 +1,200 @@
+"""Multi-layer perceptrons of high-order fully-connected layers."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_int
+from ..layers import high_order_fc_layers
+from ._blocks import ModuleFactory, Residual, check_dropout, make_module
+
+
+def high_order_mlp(
+    layer_type: str,
+    n: int,
+    in_width: int,
+    out_width: int,
+    hidden_layers: int,
+    hidden_width: int,
+    *,
+    segments: int = 2,
+    in_segments: int | None = None,
+    hidden_segments: int | None = None,
+    out_segments: int | None = None,
+    n_in: int | None = None,
+    n_hidden: int | None = None,
+    n_out: int | None = None,
+    normalization: ModuleFactory | None = None,
+    non_linearity: ModuleFactory | None = None,
+    dropout: float = 0.0,
+    resnet: bool = False,
+    periodicity: float | None = None,
+    rescale_output: bool = False,
+    alpha: float = 1.0,
+    out_of_range: str | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> nn.Sequential:
+    """Build a stack of high-order fully-connected layers of one ``layer_type``.
+
+    The network is ``input`` (``in_width -> hidden_width``), then ``hidden_layers`` blocks
+    ``hidden_i`` (``hidden_width -> hidden_width``), then ``output``
+    (``hidden_width -> out_width``): ``hidden_layers + 2`` high-order layers in all. Every block
+    after the input layer runs ``normalization -> non_linearity -> dropout -> layer``, each
+    part present only when asked for. With ``resnet=True`` every hidden block becomes
+    ``x + block(x)`` (:class:`Residual`); the input and output layers change the width, so
+    they are never residual.
+
+    Args:
+        layer_type: a name from :data:`~high_order_layers_torch.layers.FC_LAYERS`.
+        n: nodes per segment (polynomials) or frequencies (Fourier) of every layer, unless
+            ``n_in`` / ``n_hidden`` / ``n_out`` override it for the input / hidden / output layers.
+        in_width, out_width: network input and output sizes.
+        hidden_layers: number of hidden-to-hidden blocks (``>= 0``).
+        hidden_width: width of every hidden representation.
+        segments: pieces per link of every piecewise layer, unless ``in_segments`` /
+            ``hidden_segments`` / ``out_segments`` override it.
+        normalization: called with no arguments to build each normalisation module (for
+            example :class:`~high_order_layers_torch.layers.MaxAbsNormalization` or
+            ``functools.partial(nn.LayerNorm, hidden_width)``); a module instance is copied.
+        non_linearity: called with no arguments to build each activation (for example
+            ``nn.ReLU``); usually unnecessary, the links are non-linear already.
+        dropout: probability of an ``nn.Dropout`` before each hidden and output layer; 0 adds none.
+        resnet: make hidden blocks residual.
+        periodicity, rescale_output, alpha, out_of_range: passed to every layer (see
+            :func:`~high_order_layers_torch.layers.high_order_fc_layers`).
+
+    Shape:
+        Input: ``(*, in_width)``. Output: ``(*, out_width)``.
+
+    Raises:
+        ValueError: for an unknown ``layer_type``, a size below its minimum or ``dropout``
+            outside ``[0, 1)``.
+        TypeError: for a non-int size or a factory that does not produce a module.
+
+    Example:
+        >>> net = high_order_mlp("continuous", n=3, in_width=2, out_width=1, hidden_layers=1, hidden_width=8)
+        >>> net(torch.rand(5, 2) * 2 - 1).shape
+        torch.Size([5, 1])
+    """
+    check_int("in_width", in_width, minimum=1)
+    check_int("out_width", out_width, minimum=1)
+    check_int("hidden_width", hidden_width, minimum=1)
+    check_int("hidden_layers", hidden_layers, minimum=0)
+    dropout = check_dropout(dropout)
+    if not isinstance(resnet, bool):
+        raise TypeError(f"resnet must be a bool, got {resnet!r}")
+    factory_kwargs = {"device": device, "dtype": dtype}
+
+    def layer(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Module:
+        return high_order_fc_layers(
+            layer_type,
+            n=n if n_layer is None else n_layer,
+            in_features=width_in,
+            out_features=width_out,
+            segments=segments if segments_layer is None else segments_layer,
+            alpha=alpha,
+            rescale_output=rescale_output,
+            periodicity=periodicity,
+            out_of_range=out_of_range,
+            **factory_kwargs,
+        )
+
+    def block(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Sequential:
+        parts: OrderedDict[str, nn.Module] = OrderedDict()
+        norm = make_module(normalization, "normalization", **factory_kwargs)
+        if norm is not None:
+            parts["norm"] = norm
+        act = make_module(non_linearity, "non_linearity", **factory_kwargs)
+        if act is not None:
+            parts["act"] = act
+        if dropout > 0:
+            parts["dropout"] = nn.Dropout(dropout)
+        parts["layer"] = layer(width_in, width_out, n_layer, segments_layer)
+        return nn.Sequential(parts)
+
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
+    modules["input"] = layer(in_width, hidden_width, n_in, in_segments)
+    for index in range(hidden_layers):
+        hidden = block(hidden_width, hidden_width, n_hidden, hidden_segments)
+        modules[f"hidden_{index}"] = Residual(hidden) if resnet else hidden
+    modules["output"] = block(hidden_width, out_width, n_out, out_segments)
+    return nn.Sequential(modules)
+
+
+class HighOrderMLP(nn.Module):
+    """A high-order multi-layer perceptron: :func:`high_order_mlp` under the reference's name.
+
+    Takes exactly the arguments of :func:`high_order_mlp` and keeps the built network as
+    ``self.model`` (an ``nn.Sequential`` with children ``input``, ``hidden_0`` ...,
+    ``output``).
+
+    Shape:
+        Input: ``(*, in_width)``. Output: ``(*, out_width)``.
+
+    Example:
+        >>> net = HighOrderMLP("discontinuous", n=3, in_width=2, out_width=1, hidden_layers=2, hidden_width=8,
+        ...                    segments=4, normalization=MaxAbsNormalization, resnet=True)
+        >>> net(torch.rand(5, 2) * 2 - 1).shape
+        torch.Size([5, 1])
+    """
+
+    def __init__(
+        self,
+        layer_type: str,
+        n: int,
+        in_width: int,
+        out_width: int,
+        hidden_layers: int,
+        hidden_width: int,
+        *,
+        segments: int = 2,
+        in_segments: int | None = None,
+        hidden_segments: int | None = None,
+        out_segments: int | None = None,
+        n_in: int | None = None,
+        n_hidden: int | None = None,
+        n_out: int | None = None,
+        normalization: ModuleFactory | None = None,
+        non_linearity: ModuleFactory | None = None,
+        dropout: float = 0.0,
+        resnet: bool = False,
+        periodicity: float | None = None,
+        rescale_output: bool = False,
+        alpha: float = 1.0,
+        out_of_range: str | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = high_order_mlp(
+            layer_type,
+            n,
+            in_width,
+            out_width,
+            hidden_layers,
+            hidden_width,
+            segments=segments,
+            in_segments=in_segments,
+            hidden_segments=hidden_segments,
+            out_segments=out_segments,
+            n_in=n_in,
+            n_hidden=n_hidden,
+            n_out=n_out,
+            normalization=normalization,
+            non_linearity=non_linearity,
+            dropout=dropout,
+            resnet=resnet,
+            periodicity=periodicity,
+            rescale_output=rescale_output,
+            alpha=alpha,
+            out_of_range=out_of_range,
+            device=device,
+            dtype=dtype,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)

@@ -1,0 +1,210 @@
+"""p- and h-refinement of every high-order layer of a model, in place.
+
+A high-order module is any module with a ``basis`` (a :class:`~high_order_layers_torch.layers.Basis`)
+and a ``weight`` parameter whose axis ``basis_dim`` (a class attribute: 2 for fully-connected
+``(out, in, M)`` and convolution ``(out, in / groups, M, *k)`` weights, 1 for transposed
+convolution ``(in, M, out / groups, *k)`` weights) indexes that basis.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_int
+from ..layers import Basis, FourierBasis, PiecewisePolynomialBasis
+from ._transfer import transfer_error, transfer_matrix
+
+#: A new value, or a function from a layer's current value to its new one.
+Target = int | Callable[[int], int] | None
+
+
+@dataclass(frozen=True)
+class Refine:
+    """What :func:`refine_` changes in each selected layer.
+
+    ``n`` and ``segments`` each take a new value (the same for every layer) or a function of a
+    layer's current value (``segments=lambda s: 2 * s`` doubles every layer's segments);
+    ``None`` keeps a layer's value. ``n`` counts nodes per piece for polynomial layers and
+    frequencies for Fourier layers; ``segments`` only applies to piecewise-polynomial layers
+    (a single-polynomial layer is a piecewise layer with one segment, so it becomes piecewise).
+
+    Attributes:
+        n: new nodes per piece / number of frequencies.
+        segments: new number of pieces.
+        samples_per_piece: Gauss-Legendre points per interval for the least-squares case and
+            for the reported error (``>= 1``; raised where the degrees need more).
+
+    Raises:
+        ValueError: if neither ``n`` nor ``segments`` is given.
+        TypeError: if either is not an int, a callable or ``None``.
+    """
+
+    n: Target = None
+    segments: Target = None
+    samples_per_piece: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("n", "segments"):
+            value = getattr(self, name)
+            if value is None or callable(value):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, a callable int -> int or None; got {value!r}")
+        if self.n is None and self.segments is None:
+            raise ValueError("Refine needs n, segments or both; got neither")
+        check_int("samples_per_piece", self.samples_per_piece, minimum=1)
+
+
+@dataclass(frozen=True)
+class LayerRefinement:
+    """What happened to one layer.
+
+    Attributes:
+        old: the basis before, as its repr.
+        new: the basis after, as its repr.
+        exact: the new weights reproduce the old functions to round-off (interpolation or
+            zero-padding); ``False`` means a least-squares projection.
+        max_error: ``max |f_new(x) - f_old(x)|`` over every link of the layer and the
+            quadrature points of every interval between joints (not at the joints themselves).
+    """
+
+    old: str
+    new: str
+    exact: bool
+    max_error: float
+
+
+def _resolve(target: Target, current: int) -> int:
+    return current if target is None else (target(current) if callable(target) else int(target))
+
+
+def _refined_piecewise(basis: PiecewisePolynomialBasis, config: Refine, name: str) -> PiecewisePolynomialBasis:
+    nodes = basis.nodes
+    return PiecewisePolynomialBasis(
+        _resolve(config.n, basis.n),
+        _resolve(config.segments, basis.segments),
+        continuous=basis.continuous,
+        device=nodes.device,
+        dtype=nodes.dtype,
+    )
+
+
+def _refined_fourier(basis: FourierBasis, config: Refine, name: str) -> FourierBasis:
+    if config.segments is not None:
+        raise ValueError(
+            f"layer {name!r} is a Fourier series, which has no segments; refine it with n only, "
+            "or leave it out with filter_fn"
+        )
+    frequencies = basis.frequencies
+    return FourierBasis(_resolve(config.n, basis.n), basis.length, device=frequencies.device, dtype=frequencies.dtype)
+
+
+#: How to build the refined basis, per basis type. Modules with other bases are left alone.
+REFINERS: dict[type, Callable[..., Basis]] = {
+    PiecewisePolynomialBasis: _refined_piecewise,
+    FourierBasis: _refined_fourier,
+}
+
+
+def basis_dim(module: nn.Module) -> int:
+    """The weight axis of ``module`` that indexes its basis (2 unless the module says otherwise)."""
+    return getattr(module, "basis_dim", 2)
+
+
+def is_high_order(module: nn.Module) -> bool:
+    """Whether ``module`` carries link functions: a ``Basis`` as ``basis`` and a ``weight``."""
+    return isinstance(getattr(module, "basis", None), Basis) and isinstance(getattr(module, "weight", None), Tensor)
+
+
+def apply_transfer(weight: Tensor, transfer: Tensor, dim: int) -> Tensor:
+    """Map weights along axis ``dim`` with ``transfer`` (float64 arithmetic, result in ``weight``'s dtype).
+
+    Shape:
+        weight: ``(..., M_old, ...)`` with ``M_old`` at ``dim``. transfer: ``(M_new, M_old)``.
+        Output: ``weight``'s shape with ``M_new`` at ``dim``.
+    """
+    if weight.shape[dim] != transfer.shape[1]:
+        raise ValueError(
+            f"weight axis {dim} has {weight.shape[dim]} entries but the basis has {transfer.shape[1]} weights"
+        )
+    moved = torch.movedim(weight.detach(), dim, -1).to(torch.float64)  # (..., M_old)
+    mapped = moved @ transfer.to(moved.device).T  # (..., M_new)
+    return torch.movedim(mapped, -1, dim).to(weight.dtype).contiguous()
+
+
+def links_of(weight: Tensor, dim: int) -> Tensor:
+    """Every link's weights as rows. Shape: ``(L, M)``."""
+    return torch.movedim(weight.detach(), dim, -1).reshape(-1, weight.shape[dim])
+
+
+def refine_(
+    model: nn.Module,
+    config: Refine,
+    filter_fn: Callable[[nn.Module, str], bool] | None = None,
+) -> dict[str, LayerRefinement]:
+    """Change the polynomial order (p) and/or the number of pieces (h) of every high-order
+    layer of ``model``, in place, keeping each link's function.
+
+    For each selected module this builds the new basis, computes the transfer matrix
+    ``T`` (``M_new x M_old``), maps the weight along the module's ``basis_dim`` and swaps both:
+    ``module.basis`` becomes the new basis and ``module.weight`` a **new** ``nn.Parameter``.
+    An optimizer built before the call still holds the old parameters (and its state is shaped
+    for them): build a new optimizer afterwards.
+
+    Exact to round-off (``exact=True`` in the report): piecewise polynomials with ``n`` not
+    decreasing and the new segment count a multiple of the old one (continuous and
+    discontinuous alike), and Fourier series with ``n`` not decreasing. Anything else
+    (coarsening, non-multiple segment counts) is the least-squares projection of each link's
+    function on ``[-1, 1]``; check ``max_error`` in the report.
+
+    Args:
+        model: the model to change in place (a single layer works too).
+        config: a :class:`Refine`.
+        filter_fn: ``filter_fn(module, name) -> bool`` selects modules; by default every module
+            with a piecewise-polynomial or Fourier basis. Modules with other bases (for example
+            the plain ``product`` layer) are never touched.
+
+    Returns:
+        ``{module name: LayerRefinement}`` for every module that changed; a selected module
+        already at the target ``n`` and ``segments`` is left as it is and not reported.
+
+    Raises:
+        TypeError: if ``config`` is not a :class:`Refine`.
+        ValueError: for an invalid target (for example ``n=0`` for a polynomial layer) or
+            ``segments`` applied to a Fourier layer. Checked for every layer before any changes.
+
+    Example:
+        >>> model = HighOrderMLP("continuous", n=2, in_width=2, out_width=1, hidden_layers=1, hidden_width=4)
+        >>> report = refine_(model, Refine(n=5, segments=lambda s: 2 * s))
+        >>> all(r.exact for r in report.values())
+        True
+    """
+    if not isinstance(config, Refine):
+        raise TypeError(f"config must be a Refine, got {type(config).__name__}")
+    plan: list[tuple[str, nn.Module, Basis]] = []
+    for name, module in model.named_modules():
+        if not is_high_order(module):
+            continue
+        refiner = next((REFINERS[t] for t in type(module.basis).__mro__ if t in REFINERS), None)
+        if refiner is None or (filter_fn is not None and not filter_fn(module, name)):
+            continue
+        new_basis = refiner(module.basis, config, name)
+        if repr(new_basis) != repr(module.basis):
+            plan.append((name, module, new_basis))
+
+    report: dict[str, LayerRefinement] = {}
+    for name, module, new_basis in plan:
+        old_basis, weight, dim = module.basis, module.weight, basis_dim(module)
+        transfer, exact = transfer_matrix(old_basis, new_basis, samples_per_piece=config.samples_per_piece)
+        error = transfer_error(
+            old_basis, new_basis, transfer, links_of(weight, dim), samples_per_piece=config.samples_per_piece
+        )
+        module.basis = new_basis
+        module.weight = nn.Parameter(apply_transfer(weight, transfer, dim), requires_grad=weight.requires_grad)
+        report[name] = LayerRefinement(repr(old_basis), repr(new_basis), exact, error)
+    return report
