@@ -254,6 +254,12 @@ def test_product_layer_links_are_plain_weights() -> None:
     torch.testing.assert_close(layer.link_functions(x), layer.weight[None, :, :, 0] * x[:, None, :])
 
 
+def test_fourier_with_no_frequencies_is_a_constant() -> None:
+    layer = FourierSeries(2, 3, n=0, dtype=torch.float64)
+    x = uniform(5, 2)
+    torch.testing.assert_close(layer(x), layer.weight[..., 0].sum(-1).expand(5, 3))
+
+
 def test_fourier_layer_equals_closed_form() -> None:
     layer = FourierSeries(1, 1, n=3, length=1.5, dtype=torch.float64)
     x = torch.linspace(-1, 1, 41, dtype=torch.float64)

@@ -9,4 +9,4 @@ from . import refine as refine
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", "layers", "networks", "refine"]
+__all__ = ["__version__", "functional", "inspect", "layers", "networks", "refine"]

@@ -33,4 +33,4 @@ def fourier_basis(x: Tensor, frequencies: Tensor) -> Tensor:
         x: any shape. frequencies: ``(n,)``. Output: ``(*x.shape, 2 n + 1)``.
     """
     angle = x.unsqueeze(-1) * frequencies  # (..., n)
-    return torch.cat([torch.ones_like(angle[..., :1]), angle.cos(), angle.sin()], dim=-1)
+    return torch.cat([torch.ones_like(x).unsqueeze(-1), angle.cos(), angle.sin()], dim=-1)

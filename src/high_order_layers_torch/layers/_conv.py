@@ -185,11 +185,6 @@ class _HighOrderConvBase(nn.Module):
         unbatched = x.dim() == dims + 1
         return (x.unsqueeze(0) if unbatched else x), unbatched
 
-    def _add_bias(self, y: Tensor) -> Tensor:
-        if self.bias is None:
-            return y
-        return y + self.bias.view(-1, *([1] * self.num_spatial_dims))
-
     def extra_repr(self) -> str:
         dims = self.num_spatial_dims
         parts = [f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", f"stride={self.stride}"]
@@ -371,12 +366,9 @@ class HighOrderConvNd(_HighOrderConvBase):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
         dense = self.expand(x)  # (B, C * M, *S_padded)
         weight = self.weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
-        conv = _CONV[self.num_spatial_dims]
         if self.rescale_output:
-            y = conv(dense, weight, None, self.stride, 0, self.dilation, self.groups) / self.links_per_output
-            y = self._add_bias(y)
-        else:
-            y = conv(dense, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output
+        y = _CONV[self.num_spatial_dims](dense, weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return y.squeeze(0) if unbatched else y
 
 

@@ -204,7 +204,9 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         y = conv_t(dense, weight, bias, self.stride, self.padding, output_padding, self.groups, self.dilation)
         if self.rescale_output:
             count = self.link_counts(x.shape[2:], output_padding, like=y)  # (1, *S_out)
-            y = self._add_bias(y / count.clamp(min=1))
+            y = y / count.clamp(min=1)
+            if self.bias is not None:
+                y = y + self.bias.view(-1, *([1] * self.num_spatial_dims))
         return y.squeeze(0) if unbatched else y
 
 

@@ -1,0 +1,55 @@
+"""What every example's ``run(cfg)`` does first and last: seeding, threads, output folder, summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from .training import write_summary
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, resolved ``dict`` from an OmegaConf config (or a mapping)."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover
+        DictConfig = ()  # type: ignore[assignment]
+    if DictConfig and isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def output_dir(cfg: Mapping[str, Any], name: str) -> Path:
+    """``cfg["out_dir"]`` if set, else hydra's run directory when running under hydra, else ``outputs/<name>``."""
+    if cfg.get("out_dir"):
+        return Path(cfg["out_dir"])
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return Path(HydraConfig.get().runtime.output_dir)
+    except ImportError:  # pragma: no cover
+        pass
+    return Path("outputs") / name
+
+
+def setup(cfg: Mapping[str, Any]) -> None:
+    """Seed everything and apply ``threads``."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    L.seed_everything(cfg.get("seed", 0), workers=True, verbose=False)
+
+
+def finish(trainer: L.Trainer, out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``summary.json`` on rank 0 and print it; return the summary."""
+    summary = dict(summary)
+    if trainer.is_global_zero:
+        path = write_summary(out_dir, summary)
+        print(f"summary ({path}):")
+        for key, value in sorted(summary.items()):
+            print(f"  {key}: {value}")
+    return summary
