@@ -12,6 +12,9 @@ from ._contract import sum_neuron_gather as sum_neuron_gather
 from ._fourier import fourier_basis as fourier_basis
 from ._fourier import fourier_frequencies as fourier_frequencies
 from ._lagrange import chebyshev_lobatto_nodes as chebyshev_lobatto_nodes
+from ._lagrange import chebyshev_polynomials as chebyshev_polynomials
+from ._lagrange import chebyshev_to_lagrange as chebyshev_to_lagrange
+from ._lagrange import lagrange_basis_chebyshev as lagrange_basis_chebyshev
 from ._lagrange import lagrange_basis as lagrange_basis
 from ._lagrange import lagrange_inverse_denominators as lagrange_inverse_denominators
 from ._normalization import max_abs_normalize as max_abs_normalize
@@ -23,6 +26,9 @@ from ._range import mirror_periodic as mirror_periodic
 from ._segments import locate_segments as locate_segments
 
 __all__ = [
+    "chebyshev_polynomials",
+    "chebyshev_to_lagrange",
+    "lagrange_basis_chebyshev",
     "CONTRACTIONS",
     "Contraction",
     "choose_contraction",

@@ -120,7 +120,7 @@ class _HighOrderConvBase(nn.Module):
             )
         if not isinstance(basis, Basis):
             raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
-        self.basis = basis
+        self.basis = basis.to(device=device, dtype=dtype)  # its buffers follow the layer's factory kwargs
         self.padding_mode = check_choice("padding_mode", padding_mode, self.padding_modes)
         self.rescale_output = bool(rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)

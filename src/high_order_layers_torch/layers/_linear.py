@@ -105,7 +105,7 @@ class HighOrderLinear(nn.Module):
         self.out_features = check_int("out_features", out_features, minimum=1)
         if not isinstance(basis, Basis):
             raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
-        self.basis = basis
+        self.basis = basis.to(device=device, dtype=dtype)  # its buffers follow the layer's factory kwargs
         self.neuron = check_choice("neuron", neuron, NEURONS)
         self.alpha = check_float("alpha", alpha)
         self.rescale_output = bool(rescale_output)
