@@ -37,6 +37,8 @@ def peak_extra_mb_in_subprocess(module: str, case: dict) -> float:
     """Run ``python -m module --memory-case JSON`` in a fresh process; it prints the peak extra MB."""
     out = subprocess.run(
         [sys.executable, "-m", module, "--memory-case", json.dumps(case)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(out.stdout.strip().splitlines()[-1])

@@ -118,21 +118,28 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
             floors[shape] = (fwd, fwd_bwd, mem)
         floor = floors.get(shape) or floors[(None, None, None, None)]
         rows.append({"case": label(case), "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "mem_mb": mem, "floor": floor})
-        print(f"{label(case):45s} fwd {fwd:8.2f} ms ({fwd / floor[0]:5.2f}x)  "
-              f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd / floor[1]:5.2f}x)"
-              + (f"  mem {mem:7.1f} MB" if mem is not None else ""), flush=True)
+        print(
+            f"{label(case):45s} fwd {fwd:8.2f} ms ({fwd / floor[0]:5.2f}x)  "
+            f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd / floor[1]:5.2f}x)"
+            + (f"  mem {mem:7.1f} MB" if mem is not None else ""),
+            flush=True,
+        )
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| case | fwd ms | fwd x floor | fwd+bwd ms | fwd+bwd x floor | peak extra MB | mem x floor |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| case | fwd ms | fwd x floor | fwd+bwd ms | fwd+bwd x floor | peak extra MB | mem x floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         f_fwd, f_bwd, f_mem = r["floor"]
         mem = "" if r["mem_mb"] is None else f"{r['mem_mb']:.0f}"
         mem_ratio = "" if r["mem_mb"] is None or not f_mem else f"{r['mem_mb'] / f_mem:.2f}"
-        lines.append(f"| {r['case']} | {r['fwd_ms']:.2f} | {r['fwd_ms'] / f_fwd:.2f} | {r['fwd_bwd_ms']:.2f} | "
-                     f"{r['fwd_bwd_ms'] / f_bwd:.2f} | {mem} | {mem_ratio} |")
+        lines.append(
+            f"| {r['case']} | {r['fwd_ms']:.2f} | {r['fwd_ms'] / f_fwd:.2f} | {r['fwd_bwd_ms']:.2f} | "
+            f"{r['fwd_bwd_ms'] / f_bwd:.2f} | {mem} | {mem_ratio} |"
+        )
     return "\n".join(lines)
 
 
@@ -150,11 +157,18 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats
-    report = ["## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, 2 threads)", "",
-              table(run(main_cases(), repeats, memory=not args.quick))]
+    report = [
+        "## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, 2 threads)",
+        "",
+        table(run(main_cases(), repeats, memory=not args.quick)),
+    ]
     if not (args.quick or args.no_sweep):
-        report += ["", "## Scaling sweep (continuous, segments = 4 unless stated)", "",
-                   table(run(sweep_cases(), repeats, memory=False))]
+        report += [
+            "",
+            "## Scaling sweep (continuous, segments = 4 unless stated)",
+            "",
+            table(run(sweep_cases(), repeats, memory=False)),
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(report) + "\n")
     print("\n".join(report))

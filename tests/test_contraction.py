@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from high_order_layers_torch.functional import choose_contraction
+from high_order_layers_torch.kernels import sum_contraction
 from high_order_layers_torch.layers import FC_LAYERS, high_order_fc_layers
 
 
@@ -29,7 +30,7 @@ def test_dense_and_gather_agree_on_values_and_gradients(layer_type: str, segment
     (y_d, gx_d, gp_d), (y_g, gx_g, gp_g) = results
     torch.testing.assert_close(y_g, y_d, rtol=0, atol=1e-13)
     torch.testing.assert_close(gx_g, gx_d, rtol=0, atol=1e-12)
-    for a, b in zip(gp_g, gp_d):
+    for a, b in zip(gp_g, gp_d, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
@@ -41,7 +42,7 @@ def test_gradcheck_gather(layer_type: str) -> None:
     x = (torch.rand(3, 5, dtype=torch.float64) * 1.9 - 0.95).requires_grad_()
 
     def call(x, *params):
-        return torch.func.functional_call(layer, dict(zip(names, params)), (x,))
+        return torch.func.functional_call(layer, dict(zip(names, params, strict=True)), (x,))
 
     assert torch.autograd.gradcheck(call, (x, *layer.parameters()))
 
@@ -50,9 +51,11 @@ def test_cost_model() -> None:
     assert choose_contraction(5, 5) == "dense"
     assert choose_contraction(4 * 64 + 1, 5) == "gather"
     assert choose_contraction(4 * 64 + 1, 5, "dense") == "dense"
-    layer = build("continuous", 64)
-    assert layer._gathers()
-    assert not build("continuous", 2)._gathers()
+    assert choose_contraction(13, 5, gather_min_ratio=2.5) == "gather"
+    weight = torch.zeros(2, 2, 257)
+    assert sum_contraction(257, 5, "auto", weight) == "gather"
+    assert sum_contraction(5, 5, "auto", weight) == "dense"
+    assert sum_contraction(257, 5, "dense", weight) == "dense"
 
 
 def test_contraction_is_validated() -> None:

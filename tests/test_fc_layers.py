@@ -29,6 +29,8 @@ LAYER_TYPES = sorted(FC_LAYERS)
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, rtol: float = 1e-12, atol: float = 1e-12) -> None:
     """``torch.testing.assert_close`` with float64-grade default tolerances."""
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
+
+
 PIECEWISE = {"continuous": True, "discontinuous": False}
 
 
@@ -64,8 +66,13 @@ def test_gradcheck_float64(layer_type: str) -> None:
     layer = make(layer_type, dtype=torch.float64)
     x = (uniform(4, 3) * 0.95).requires_grad_()
     params = tuple(layer.parameters())
-    assert torch.autograd.gradcheck(lambda x, *p: torch.func.functional_call(
-        layer, dict(zip([k for k, _ in layer.named_parameters()], p)), (x,)), (x, *params))
+    assert torch.autograd.gradcheck(
+        lambda x, *p: torch.func.functional_call(
+            layer, dict(zip([k for k, _ in layer.named_parameters()], p, strict=True)), (x,)
+        ),
+        (x, *params),
+        strict=True,
+    )
 
 
 @pytest.mark.parametrize("layer_type", LAYER_TYPES)

@@ -15,7 +15,9 @@ from high_order_layers_torch import functional as F
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 13])
 def test_nodes_are_symmetric_chebyshev_lobatto(n: int) -> None:
     nodes = F.chebyshev_lobatto_nodes(n, dtype=torch.float64)
-    expected = torch.tensor([-math.cos(math.pi * k / (n - 1)) for k in range(n)] if n > 1 else [0.0], dtype=torch.float64)
+    expected = torch.tensor(
+        [-math.cos(math.pi * k / (n - 1)) for k in range(n)] if n > 1 else [0.0], dtype=torch.float64
+    )
     torch.testing.assert_close(nodes, expected, rtol=0, atol=1e-15)
     assert torch.equal(nodes, -nodes.flip(0))
     assert torch.all(nodes[1:] > nodes[:-1])

@@ -14,8 +14,8 @@ from ._fourier import fourier_frequencies as fourier_frequencies
 from ._lagrange import chebyshev_lobatto_nodes as chebyshev_lobatto_nodes
 from ._lagrange import chebyshev_polynomials as chebyshev_polynomials
 from ._lagrange import chebyshev_to_lagrange as chebyshev_to_lagrange
-from ._lagrange import lagrange_basis_chebyshev as lagrange_basis_chebyshev
 from ._lagrange import lagrange_basis as lagrange_basis
+from ._lagrange import lagrange_basis_chebyshev as lagrange_basis_chebyshev
 from ._lagrange import lagrange_inverse_denominators as lagrange_inverse_denominators
 from ._normalization import max_abs_normalize as max_abs_normalize
 from ._normalization import max_center_normalize as max_center_normalize

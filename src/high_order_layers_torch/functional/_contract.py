@@ -19,16 +19,18 @@ Contraction = Literal["auto", "dense", "gather"]
 CONTRACTIONS: tuple[str, ...] = ("auto", "dense", "gather")
 
 #: ``"auto"`` gathers once a link has at least this many weights per active weight. The dense
-#: GEMM runs near peak speed but its cost grows with ``M``; the gather costs ``K`` rows per
-#: link whatever ``M`` is, but at memory speed (measured: ``benchmarks/bench_fc.py``).
+#: GEMM runs near peak speed but its cost grows with ``M``; the pure-torch gather costs ``K``
+#: rows per link whatever ``M`` is, but at memory speed (measured: ``benchmarks/bench_fc.py``).
 GATHER_MIN_RATIO = 24
 
 
-def choose_contraction(num_weights: int, num_active: int, contraction: str = "auto") -> str:
-    """Resolve ``"auto"`` to ``"dense"`` or ``"gather"`` by the cost model above."""
+def choose_contraction(
+    num_weights: int, num_active: int, contraction: str = "auto", *, gather_min_ratio: float = GATHER_MIN_RATIO
+) -> str:
+    """Resolve ``"auto"`` to ``"dense"`` or ``"gather"``: gather once ``M >= ratio * K``."""
     if contraction != "auto":
         return contraction
-    return "gather" if num_weights >= GATHER_MIN_RATIO * num_active else "dense"
+    return "gather" if num_weights >= gather_min_ratio * num_active else "dense"
 
 
 def _active_rows(start: Tensor | None, values: Tensor, num_weights: int) -> Tensor:

@@ -172,9 +172,7 @@ class FourierBasis(Basis):
         return None, fourier_basis(x, self.frequencies)
 
     def linear_coefficients(self) -> Tensor:
-        coefficients = torch.zeros(
-            self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device
-        )
+        coefficients = torch.zeros(self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device)
         if self.n >= 1:
             # sin(pi x / length) is monotone on [-1, 1] when length >= 1; scale it to reach +-1.
             peak = 1.0 if self.length <= 2 else math.sin(math.pi / self.length)

@@ -19,8 +19,8 @@ from ..functional import (
     mirror_periodic,
     product_neuron,
     sum_neuron,
-    sum_neuron_gather,
 )
+from ..kernels import gather_sum, sum_contraction
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
 
 Neuron = Literal["sum", "product"]
@@ -60,9 +60,11 @@ class HighOrderLinear(nn.Module):
             before the ``out_of_range`` policy.
         contraction: ``"dense"`` (basis expansion + one GEMM, cost grows with the number of
             weights per link), ``"gather"`` (reads only the active weights, cost independent of
-            ``segments``) or ``"auto"`` (picks by a cost model, see
-            :func:`~high_order_layers_torch.functional.choose_contraction`). All give the same
-            result to round-off. Also settable later: ``layer.contraction = "gather"``.
+            ``segments``; on the CPU through the fused kernel of
+            :mod:`high_order_layers_torch.kernels` when it builds, else ``embedding_bag``) or
+            ``"auto"`` (picks by a cost model, see
+            :func:`~high_order_layers_torch.kernels.sum_contraction`). All give the same result
+            to round-off. Also settable later: ``layer.contraction = "gather"``.
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -112,9 +114,7 @@ class HighOrderLinear(nn.Module):
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         self.contraction = contraction
-        self.weight = nn.Parameter(
-            torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs)
-        )
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
         else:
@@ -164,8 +164,8 @@ class HighOrderLinear(nn.Module):
         flat = self._flatten(x)  # (B, I)
         start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
         if self.neuron == "sum":
-            gather = self._gathers()
-            y = (sum_neuron_gather if gather else sum_neuron)(start, values, self.weight)
+            contraction = sum_contraction(self.basis.num_weights, self.basis.num_active, self.contraction, self.weight)
+            y = (gather_sum if contraction == "gather" else sum_neuron)(start, values, self.weight)
             if self.rescale_output:
                 y = y / self.in_features
         else:
@@ -174,19 +174,15 @@ class HighOrderLinear(nn.Module):
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
 
-    def _gathers(self) -> bool:
-        return choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction) == "gather"
-
     def _link_values(self, start: Tensor | None, values: Tensor) -> Tensor:
-        return (link_values_gather if self._gathers() else link_values)(start, values, self.weight)
+        contraction = choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction)
+        return (link_values_gather if contraction == "gather" else link_values)(start, values, self.weight)
 
     def _flatten(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
             raise TypeError(f"input must be a Tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"expected input of shape (*, in_features={self.in_features}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input of shape (*, in_features={self.in_features}), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
         return x.reshape(-1, self.in_features)

@@ -35,14 +35,10 @@ def resolve_layer_type(layer_type: str, registry: dict[str, type[nn.Module]]) ->
     try:
         return registry[layer_type]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown layer_type {layer_type!r}; valid names: {', '.join(sorted(registry))}"
-        ) from None
+        raise ValueError(f"unknown layer_type {layer_type!r}; valid names: {', '.join(sorted(registry))}") from None
 
 
-def build_from_registry(
-    registry: dict[str, type[nn.Module]], layer_type: str, **options: object
-) -> nn.Module:
+def build_from_registry(registry: dict[str, type[nn.Module]], layer_type: str, **options: object) -> nn.Module:
     """Build ``registry[layer_type]`` from the options its constructor accepts; ignore the rest."""
     cls = resolve_layer_type(layer_type, registry)
     accepted = inspect.signature(cls.__init__).parameters
