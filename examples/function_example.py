@@ -69,27 +69,31 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def plot_target(name: str, target: Callable[[Tensor], Tensor], fits: dict[str, Tensor], grid: Tensor, path: Path):
-    import matplotlib
+def plot_target(
+    name: str, target: Callable[[Tensor], Tensor], models: dict[str, nn.Module], grid: Tensor, path: Path
+) -> None:
+    """One panel per model: high-order links drawn by ``inspect.plot_links`` (nodes and joints
+    marked, target dashed), the ReLU baseline as a plain curve."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from high_order_layers_torch.inspect import plot_links
 
-    labels = list(fits)
     columns = 3
-    rows = math.ceil(len(labels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.8 * rows), sharex=True, sharey=True)
-    for ax, label in zip(axes.flat, labels):
-        ax.plot(grid, target(grid), color="0.6", lw=3, label="target")
-        ax.plot(grid, fits[label], color="C3" if "ReLU" in label else "C0", lw=1.3, label="fit")
+    rows = math.ceil(len(models) / columns)
+    figure = Figure(figsize=(4 * columns, 2.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).reshape(-1)
+    for ax, (label, model) in zip(axes, models.items(), strict=False):
+        if hasattr(model, "basis"):
+            plot_links(model, [(0, 0)], target=target, margin=0.0, ax=ax)
+        else:
+            with torch.no_grad():
+                ax.plot(grid[:, 0], target(grid)[:, 0], "k--", lw=1, label="target")
+                ax.plot(grid[:, 0], model(grid)[:, 0], color="C3", lw=1.5, label="ReLU MLP")
         ax.set_title(label, fontsize=9)
-    for ax in list(axes.flat)[len(labels) :]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"target: {name}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    for ax in axes[len(models) :]:
+        ax.set_visible(False)
+    figure.suptitle(f"target: {name}")
+    figure.savefig(path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -108,18 +112,17 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for name, target in TARGETS.items():
         torch.manual_seed(args.seed)
-        fits: dict[str, Tensor] = {}
-        for label, model in build_models().items():
+        models = build_models()
+        for label, model in models.items():
             seconds = fit(model, x_train, target(x_train), args.steps)
             with torch.no_grad():
                 prediction = model(grid)
             rmse = (prediction - target(grid)).pow(2).mean().sqrt().item()
             params = sum(p.numel() for p in model.parameters())
             rows.append((name, label, params, rmse, seconds))
-            fits[label] = prediction[:, 0]
             print(f"{name:14s} {label:28s} params={params:3d} rmse={rmse:.2e} time={seconds:.2f}s", flush=True)
         if not args.no_plots:
-            plot_target(name, target, fits, grid[:, 0], args.out / f"fit_{name}.png")
+            plot_target(name, target, models, grid, args.out / f"fit_{name}.png")
 
     labels = list(dict.fromkeys(r[1] for r in rows))
     rmse = {(r[0], r[1]): r[3] for r in rows}

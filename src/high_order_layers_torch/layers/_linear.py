@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -208,69 +208,54 @@ class HighOrderLinear(nn.Module):
         return "clamp"
 
 
-class PiecewisePolynomial(HighOrderLinear):
+class _PiecewiseSum(HighOrderLinear):
+    """Piecewise Lagrange polynomials with sum neurons; ``continuous`` is fixed by subclasses."""
+
+    continuous: ClassVar[bool]
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        rescale_output: bool = False,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=self.continuous, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            rescale_output=rescale_output,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class PiecewisePolynomial(_PiecewiseSum):
     """``layer_type="continuous"``: continuous piecewise Lagrange polynomials, sum neurons.
 
     Each link has ``segments * (n - 1) + 1`` weights, of which ``n`` are active for any input.
     See :class:`HighOrderLinear` for the other arguments.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        n: int,
-        segments: int = 2,
-        *,
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=True, device=device, dtype=dtype)
-        super().__init__(
-            in_features,
-            out_features,
-            basis,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            device=device,
-            dtype=dtype,
-        )
+    continuous = True
 
 
-class PiecewiseDiscontinuousPolynomial(HighOrderLinear):
+class PiecewiseDiscontinuousPolynomial(_PiecewiseSum):
     """``layer_type="discontinuous"``: independent Lagrange polynomials per piece, sum neurons.
 
     Each link has ``segments * n`` weights, of which ``n`` are active for any input.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        n: int,
-        segments: int = 2,
-        *,
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=False, device=device, dtype=dtype)
-        super().__init__(
-            in_features,
-            out_features,
-            basis,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            device=device,
-            dtype=dtype,
-        )
+    continuous = False
 
 
 class Polynomial(HighOrderLinear):
@@ -338,64 +323,48 @@ class FourierSeries(HighOrderLinear):
         return "extrapolate"
 
 
-class PiecewisePolynomialProd(HighOrderLinear):
+class _PiecewiseProd(HighOrderLinear):
+    """Piecewise Lagrange polynomials with product neurons; ``continuous`` is fixed by subclasses."""
+
+    continuous: ClassVar[bool]
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n: int,
+        segments: int = 2,
+        *,
+        alpha: float = 1.0,
+        out_of_range: str = "clamp",
+        periodicity: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        basis = PiecewisePolynomialBasis(n, segments, continuous=self.continuous, device=device, dtype=dtype)
+        super().__init__(
+            in_features,
+            out_features,
+            basis,
+            neuron="product",
+            alpha=alpha,
+            out_of_range=out_of_range,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+
+class PiecewisePolynomialProd(_PiecewiseProd):
     """``layer_type="continuous_prod"``: continuous piecewise polynomials, product neurons."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        n: int,
-        segments: int = 2,
-        *,
-        alpha: float = 1.0,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=True, device=device, dtype=dtype)
-        super().__init__(
-            in_features,
-            out_features,
-            basis,
-            neuron="product",
-            alpha=alpha,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            device=device,
-            dtype=dtype,
-        )
+    continuous = True
 
 
-class PiecewiseDiscontinuousPolynomialProd(HighOrderLinear):
+class PiecewiseDiscontinuousPolynomialProd(_PiecewiseProd):
     """``layer_type="discontinuous_prod"``: discontinuous piecewise polynomials, product neurons."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        n: int,
-        segments: int = 2,
-        *,
-        alpha: float = 1.0,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=False, device=device, dtype=dtype)
-        super().__init__(
-            in_features,
-            out_features,
-            basis,
-            neuron="product",
-            alpha=alpha,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            device=device,
-            dtype=dtype,
-        )
+    continuous = False
 
 
 class PolynomialProd(HighOrderLinear):
