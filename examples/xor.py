@@ -11,7 +11,7 @@ continuous or single-polynomial link can only approach it.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import hydra
@@ -21,6 +21,7 @@ from common.baselines import matched_relu_mlp
 from common.datamodule import ArrayDataModule
 from common.task import Task
 from common.training import Timer, make_trainer, metrics_of, parameter_count
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from high_order_layers_torch.networks import HighOrderMLP
@@ -50,8 +51,11 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
     return model
 
 
-def run(cfg: Any) -> dict[str, Any]:
-    """Train and evaluate; return (and write to ``summary.json``) the final metrics."""
+def run(cfg: Any, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """Train and evaluate; return (and write to ``summary.json``) the final metrics.
+
+    ``callbacks`` are added to the Trainer's (checkpointing and timing are always there).
+    """
     cfg = to_dict(cfg)
     setup(cfg)
     out = output_dir(cfg, "xor")
@@ -62,7 +66,7 @@ def run(cfg: Any) -> dict[str, Any]:
     model = build_model(cfg)
     task = Task(model, loss="mse", optimizer=cfg["optimizer"], lr=cfg["lr"], scheduler=cfg["scheduler"])
     timer = Timer()
-    trainer = make_trainer(cfg, out, callbacks=[timer])
+    trainer = make_trainer(cfg, out, callbacks=[timer, *callbacks])
     trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume"), weights_only=True)
     with torch.no_grad():
         train_mse = nn.functional.mse_loss(model(x_train), y_train).item()

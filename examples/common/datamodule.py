@@ -68,3 +68,27 @@ class ArrayDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
+
+
+def images_to_tensor(images, *, flatten: bool = False) -> Tensor:
+    """uint8 images ``(N, H, W)`` or ``(N, C, H, W)`` -> float32 in ``[-1, 1]``: ``(N, C, H, W)``, or ``(N, C*H*W)``."""
+    x = torch.as_tensor(images).float().div(255).mul(2).sub(1)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+    return x.flatten(1) if flatten else x
+
+
+def classification_datamodule(arrays: dict, cfg: dict, *, flatten: bool = False) -> ArrayDataModule:
+    """An :class:`ArrayDataModule` of ``x_train, y_train, x_test, y_test`` uint8 images and labels,
+    with ``train_fraction``, ``val_size``, ``batch_size``, ``seed`` and ``num_workers`` from ``cfg``."""
+    return ArrayDataModule(
+        images_to_tensor(arrays["x_train"], flatten=flatten),
+        torch.as_tensor(arrays["y_train"]).long(),
+        images_to_tensor(arrays["x_test"], flatten=flatten),
+        torch.as_tensor(arrays["y_test"]).long(),
+        train_fraction=cfg["train_fraction"],
+        val_size=cfg.get("val_size", 0),
+        batch_size=cfg["batch_size"],
+        seed=cfg["seed"],
+        num_workers=cfg.get("num_workers", 0),
+    )

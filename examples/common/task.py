@@ -105,8 +105,10 @@ class Task(L.LightningModule):
         )
         if self.hparams.scheduler == "none":
             return optimizer
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if math.isfinite(
-            self.trainer.estimated_stepping_batches
-        ) else 1
+        total = (
+            max(1, int(self.trainer.estimated_stepping_batches))
+            if math.isfinite(self.trainer.estimated_stepping_batches)
+            else 1
+        )
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -46,7 +46,7 @@ def make_trainer(
     ``<out_dir>/checkpoints/<name>`` (``last.ckpt`` plus the best by ``monitor``).
 
     ``cfg`` keys used: ``max_epochs``, ``accelerator``, ``devices``, ``strategy``, ``precision``,
-    ``limit_train_batches``, ``limit_val_batches``, ``log_every_n_steps``, ``gradient_clip_val``,
+    ``limit_train_batches``, ``limit_val_batches``, ``val_every``, ``log_every_n_steps``, ``gradient_clip_val``,
     ``monitor`` (with ``monitor_mode``), ``deterministic``, ``progress_bar``.
     """
     quiet_lightning()
@@ -69,6 +69,7 @@ def make_trainer(
         limit_train_batches=cfg.get("limit_train_batches", 1.0),
         limit_val_batches=cfg.get("limit_val_batches", 1.0),
         log_every_n_steps=cfg.get("log_every_n_steps", 10),
+        check_val_every_n_epoch=cfg.get("val_every", 1),
         gradient_clip_val=cfg.get("gradient_clip_val"),
         deterministic=cfg.get("deterministic", False),
         enable_progress_bar=cfg.get("progress_bar", True),

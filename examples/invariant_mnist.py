@@ -1,0 +1,112 @@
+"""Permutation-invariant MNIST: a fully-connected high-order network on the flat 784 pixels.
+
+    python examples/invariant_mnist.py max_epochs=100 train_fraction=1 mlp.layer_type=continuous mlp.n=5 \
+        mlp.p_refine=False mlp.hidden.layers=4
+    python examples/invariant_mnist.py max_epochs=100 train_fraction=1 mlp.n=2 mlp.target_n=5 mlp.p_refine=True
+    python examples/invariant_mnist.py baseline=relu          # ReLU MLP of the same depth, about as many parameters
+
+With ``mlp.p_refine=True`` the network trains at ``mlp.n`` nodes per segment, is refined in place to
+``n + 1`` (``high_order_layers_torch.refine.refine_``, exact: the function does not change), trains
+again with a fresh optimizer, and so on up to ``mlp.target_n``; ``max_epochs`` is split over the stages.
+Each stage logs to its own ``n<k>/version_*/metrics.csv``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from common.app import finish, output_dir, setup, to_dict
+from common.baselines import matched_relu_mlp
+from common.data import load_mnist
+from common.datamodule import classification_datamodule
+from common.task import Task
+from common.training import Timer, make_trainer, metrics_of, parameter_count
+from torch import nn
+
+from high_order_layers_torch.layers import MaxAbsNormalization
+from high_order_layers_torch.networks import HighOrderMLP
+from high_order_layers_torch.refine import Refine, refine_
+
+
+def build_model(mlp: dict[str, Any], baseline: str | None) -> nn.Module:
+    model = HighOrderMLP(
+        mlp["layer_type"],
+        n=mlp["n"],
+        in_width=784,
+        out_width=10,
+        hidden_layers=mlp["hidden"]["layers"],
+        hidden_width=mlp["hidden"]["width"],
+        segments=mlp["segments"],
+        normalization=MaxAbsNormalization if mlp["normalize"] else None,
+        resnet=mlp["resnet"],
+    )
+    if baseline is None:
+        return model
+    if baseline != "relu":
+        raise ValueError(f"baseline must be null or 'relu', got {baseline!r}")
+    target = model
+    if mlp["p_refine"]:  # match the size the high-order network ends at
+        target = build_model({**mlp, "n": mlp["target_n"], "p_refine": False}, None)
+    return matched_relu_mlp(784, 10, mlp["hidden"]["layers"], parameter_count(target))
+
+
+def stages(cfg: dict[str, Any]) -> list[int]:
+    """The ``n`` of each training stage: ``[n]``, or ``n, n + 1, ..., target_n`` with p-refinement."""
+    mlp = cfg["mlp"]
+    if not mlp["p_refine"] or cfg.get("baseline") is not None:
+        return [mlp["n"]]
+    if mlp["target_n"] < mlp["n"]:
+        raise ValueError(f"mlp.target_n ({mlp['target_n']}) must be at least mlp.n ({mlp['n']})")
+    return list(range(mlp["n"], mlp["target_n"] + 1))
+
+
+def run(cfg: Any) -> dict[str, Any]:
+    """Train (stage by stage with p-refinement), test, and return the final metrics."""
+    cfg = to_dict(cfg)
+    setup(cfg)
+    out = output_dir(cfg, "invariant_mnist")
+    data = classification_datamodule(load_mnist(cfg["data_dir"]), cfg, flatten=True)
+    model = build_model(cfg["mlp"], cfg.get("baseline"))
+    orders = stages(cfg)
+    epochs = max(1, cfg["max_epochs"] // len(orders))
+    timer = Timer()
+    history = []
+    trainer = None
+    for index, order in enumerate(orders):
+        if index:
+            report = refine_(model, Refine(n=order))
+            if not all(r.exact for r in report.values()):  # p-refinement upwards is exact
+                raise RuntimeError(f"refinement to n={order} was not exact")
+        task = Task(
+            model,
+            optimizer=cfg["optimizer"],
+            lr=cfg["lr"],
+            weight_decay=cfg["weight_decay"],
+            scheduler=cfg["scheduler"],
+        )
+        trainer = make_trainer(cfg, out, name=f"n{order}", max_epochs=epochs, callbacks=[timer])
+        trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume") if index == 0 else None, weights_only=True)
+        trainer.test(task, datamodule=data, verbose=False)
+        history.append({"n": order, "params": parameter_count(model), **metrics_of(trainer)})
+    return finish(
+        trainer,
+        out,
+        {
+            "model": "relu" if cfg.get("baseline") == "relu" else cfg["mlp"]["layer_type"],
+            "params": parameter_count(model),
+            "epochs": epochs * len(orders),
+            "wall_s": round(timer.seconds, 2),
+            "stages": history,
+            **metrics_of(trainer),
+        },
+    )
+
+
+@hydra.main(config_path="config", config_name="invariant_mnist", version_base=None)
+def main(cfg) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

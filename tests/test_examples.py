@@ -1,0 +1,241 @@
+"""Every example runs through its ``run(cfg)`` (what its hydra main calls) on tiny generated data
+and its training loss drops; checkpoints resume; a 2-process DDP run keeps the ranks in step."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("lightning")
+pytest.importorskip("hydra")
+
+import lightning as L  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+FAST = ["threads=1", "progress_bar=false", "log_every_n_steps=1"]
+
+
+def example(name: str):
+    return importlib.import_module(name)
+
+
+def config(name: str, tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(EXAMPLES / "config"), version_base=None):
+        return compose(config_name=name, overrides=[*FAST, f"out_dir={tmp_path / 'out'}", *overrides])
+
+
+def train_losses(out_dir: Path, name: str = "run") -> list[float]:
+    """The per-step training losses of the CSV log."""
+    with open(out_dir / name / "version_0" / "metrics.csv") as handle:
+        return [float(row["train_loss_step"]) for row in csv.DictReader(handle) if row.get("train_loss_step")]
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> Path:
+    """A learnable 10-class stand-in for MNIST in the cache format (``mnist.npz``): class k lights rows 2k..2k+3."""
+    rng = np.random.default_rng(0)
+
+    def make(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, 10, count)
+        images = rng.integers(0, 60, size=(count, 28, 28))
+        for index, label in enumerate(labels):
+            images[index, 2 * label + 4 : 2 * label + 8, 4:24] = 255
+        return images.astype(np.uint8), labels.astype(np.int64)
+
+    x_train, y_train = make(256)
+    x_test, y_test = make(64)
+    np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path: Path) -> Path:
+    """A generated stand-in for ``cifar-100-python/`` (pickled batches), classes told apart by colour."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name, count in (("train", 192), ("test", 48)):
+        fine = rng.integers(0, 4, count)
+        images = rng.integers(0, 80, size=(count, 3, 32, 32))
+        for index, label in enumerate(fine):
+            images[index, label % 3] += 100 + 40 * (label // 3)
+        batch = {
+            b"data": images.reshape(count, -1).astype(np.uint8),
+            b"fine_labels": fine.tolist(),
+            b"coarse_labels": (fine // 5).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return folder
+
+
+def test_xor_discontinuous_fits_exactly(tmp_path: Path) -> None:
+    summary = example("xor").run(config("xor", tmp_path))
+    assert summary["train_mse"] < 1e-6 and summary["test_mse"] < 1e-6
+    assert summary["params"] == 24
+
+
+def test_xor_relu_baseline_matches_parameter_count(tmp_path: Path) -> None:
+    summary = example("xor").run(config("xor", tmp_path, "baseline=relu", "max_epochs=5"))
+    assert summary["model"] == "relu" and abs(summary["params"] - 24) <= 6
+
+
+def test_mnist_conv_trains(tmp_path: Path, tiny_mnist: Path) -> None:
+    cfg = config(
+        "mnist", tmp_path, f"data_dir={tiny_mnist}", "max_epochs=2", "batch_size=32", "channels=[4,8]", "n=3", "lr=3e-3"
+    )
+    summary = example("mnist").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:2])
+    assert 0 <= summary["test_acc"] <= 1
+
+
+def test_mnist_relu_baseline(tmp_path: Path, tiny_mnist: Path) -> None:
+    high = example("mnist").run(
+        config("mnist", tmp_path / "h", f"data_dir={tiny_mnist}", "limit_train_batches=1", "limit_val_batches=1")
+    )
+    relu = example("mnist").run(
+        config(
+            "mnist",
+            tmp_path / "r",
+            f"data_dir={tiny_mnist}",
+            "baseline=relu",
+            "limit_train_batches=1",
+            "limit_val_batches=1",
+        )
+    )
+    assert relu["model"] == "relu"
+    assert abs(relu["params"] - high["params"]) < 0.1 * high["params"]
+
+
+def test_invariant_mnist_p_refinement(tmp_path: Path, tiny_mnist: Path) -> None:
+    cfg = config(
+        "invariant_mnist",
+        tmp_path,
+        f"data_dir={tiny_mnist}",
+        "max_epochs=4",
+        "batch_size=32",
+        "mlp.n=2",
+        "mlp.target_n=3",
+        "mlp.p_refine=True",
+        "mlp.hidden.layers=1",
+        "mlp.hidden.width=16",
+        "lr=3e-3",
+    )
+    summary = example("invariant_mnist").run(cfg)
+    assert [stage["n"] for stage in summary["stages"]] == [2, 3]
+    assert summary["stages"][1]["params"] > summary["stages"][0]["params"]
+    first, second = train_losses(tmp_path / "out", "n2"), train_losses(tmp_path / "out", "n3")
+    assert np.mean(second[-4:]) < 0.7 * np.mean(first[:2])
+
+
+def test_cifar100_on_stand_in(tmp_path: Path, tiny_cifar: Path) -> None:
+    cfg = config(
+        "cifar100",
+        tmp_path,
+        f"data_dir={tiny_cifar}",
+        "max_epochs=3",
+        "batch_size=32",
+        "channels=[4,8]",
+        "layer_type=polynomial",
+        "n=3",
+        "periodicity=2.0",
+        "lr=3e-3",
+    )
+    example("cifar100").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:2])
+
+
+def test_cifar100_missing_data_says_how(tmp_path: Path) -> None:
+    from common.data import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match="data_dir="):
+        example("cifar100").run(config("cifar100", tmp_path, f"data_dir={tmp_path / 'none'}"))
+
+
+def test_variational_autoencoder_trains(tmp_path: Path, tiny_mnist: Path) -> None:
+    cfg = config(
+        "variational_autoencoder",
+        tmp_path,
+        f"data_dir={tiny_mnist}",
+        "max_epochs=2",
+        "batch_size=32",
+        "channels=[4,8]",
+        "latent=4",
+        "lr=3e-3",
+    )
+    summary = example("variational_autoencoder").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:2])
+    assert np.isfinite(summary["test_loss"])
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_checkpoint_resumes_to_same_state(tmp_path: Path) -> None:
+    """Stopping at epoch 10 and resuming from ``last.ckpt`` ends where an uninterrupted run ends."""
+    from common.training import load_model_weights
+
+    xor = example("xor")
+    common = ["max_epochs=20", "layer_type=continuous", "n=3", "val_every=5"]
+    straight = xor.run(config("xor", tmp_path / "a", *common))
+    xor.run(config("xor", tmp_path / "b", "max_epochs=10", *common[1:]))
+    checkpoint = tmp_path / "b" / "out" / "checkpoints" / "run" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["epoch"] == 9 and "optimizer_states" in state
+    resumed = xor.run(config("xor", tmp_path / "b", *common, f"resume={checkpoint}"))
+    assert resumed["epochs"] == straight["epochs"] == 20
+    assert resumed["train_mse"] == pytest.approx(straight["train_mse"], rel=1e-5)
+    cfg = {"layer_type": "continuous", "n": 3, "segments": 2, "hidden_layers": 0, "hidden_width": 2}
+    final = [
+        load_model_weights(xor.build_model(cfg), tmp_path / run / "out" / "checkpoints" / "run" / "last.ckpt")
+        for run in ("a", "b")
+    ]
+    for p, q in zip(final[0].parameters(), final[1].parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+class SaveRankWeights(L.Callback):
+    """Each rank writes its final parameters to ``folder/rank<k>.pt``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        torch.save(
+            {k: v.detach().clone() for k, v in pl_module.state_dict().items()},
+            f"{self.folder}/rank{trainer.global_rank}.pt",
+        )
+
+
+def test_ddp_two_cpu_processes_stay_in_step(tmp_path: Path) -> None:
+    """Two gloo processes (``ddp_spawn``) train XOR on different shards and end with identical weights."""
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    cfg = config(
+        "xor",
+        tmp_path,
+        "accelerator=cpu",
+        "devices=2",
+        "strategy=ddp_spawn",
+        "max_epochs=15",
+        "batch_size=250",
+        "samples=1000",
+        "layer_type=continuous",
+        "n=3",
+        "val_every=15",
+    )
+    example("xor").run(cfg, callbacks=[SaveRankWeights(str(tmp_path))])
+    ranks = [torch.load(tmp_path / f"rank{k}.pt", weights_only=True) for k in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)
