@@ -5,21 +5,20 @@
 Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
 an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
 Every time is printed as a multiple of the floor ``nn.Linear(784 * 5, 128)`` (the multiply-adds of
-one active segment). Peak extra memory of one forward+backward is measured in a fresh process
-(high-water RSS minus RSS before the step) and also given relative to the floor's.
+one active segment). Peak extra memory of one forward+backward (high-water RSS minus RSS before the step, Linux
+``/proc``) is also given relative to the floor's.
 A scaling sweep follows: how cost grows with batch, width, n and segments.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from benchmarks._timing import current_rss_mb, median_ms, peak_extra_mb_in_subprocess, peak_rss_mb
+from benchmarks._timing import median_ms, peak_extra_mb
 from high_order_layers_torch.layers import high_order_fc_layers
 
 BATCH, IN, OUT, N = 1024, 784, 128, 5
@@ -97,14 +96,6 @@ def sweep_cases() -> list[dict]:
     return cases
 
 
-def measure_memory(case: dict) -> None:
-    torch.set_num_threads(2)
-    _, forward_backward = step_fns(case)
-    before = current_rss_mb()
-    forward_backward()
-    print(max(peak_rss_mb() - before, 0.0))
-
-
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
     floors: dict[tuple, tuple[float, float, float | None]] = {}
@@ -112,7 +103,7 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
         forward, forward_backward = step_fns(case)
         fwd = median_ms(forward, repeats)
         fwd_bwd = median_ms(forward_backward, repeats)
-        mem = peak_extra_mb_in_subprocess("benchmarks.bench_fc", case) if memory else None
+        mem = peak_extra_mb(forward_backward) if memory else None
         shape = tuple(case.get(k) for k in ("batch", "in", "out", "n"))
         if case["kind"] == "floor":
             floors[shape] = (fwd, fwd_bwd, mem)
@@ -149,11 +140,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
-    parser.add_argument("--memory-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_case:
-        measure_memory(json.loads(args.memory_case))
-        return
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats

@@ -34,10 +34,16 @@ def test_dense_and_gather_agree_on_values_and_gradients(layer_type: str, segment
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("layer_type", ["continuous", "discontinuous_prod", "fourier"])
-def test_gradcheck_gather(layer_type: str) -> None:
-    layer = build(layer_type, 6, dtype=torch.float64, out_of_range="mirror")
-    layer.contraction = "gather"
+@pytest.mark.parametrize("contraction", ["dense", "gather"])
+@pytest.mark.parametrize(
+    ("layer_type", "n"),
+    [("continuous", 4), ("continuous", 1), ("discontinuous", 3), ("discontinuous_prod", 3), ("fourier", 2)],
+)
+def test_gradcheck_every_contraction(layer_type: str, n: int, contraction: str) -> None:
+    layer = high_order_fc_layers(
+        layer_type, n=n, in_features=5, out_features=3, segments=6, dtype=torch.float64, out_of_range="mirror"
+    )
+    layer.contraction = contraction
     names = [name for name, _ in layer.named_parameters()]
     x = (torch.rand(3, 5, dtype=torch.float64) * 1.9 - 0.95).requires_grad_()
 

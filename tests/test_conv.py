@@ -212,7 +212,7 @@ def test_zero_padding_is_a_zero_input_through_the_link_functions() -> None:
     layer = make("fourier1d", kernel_size=1, padding=1, dtype=torch.float64)
     x = uniform(1, 2, 3)
     y = layer(x)
-    at_zero = layer(torch.zeros(1, 2, 1))[..., 0]  # f(0) summed over the links
+    at_zero = layer(torch.zeros(1, 2, 1, dtype=torch.float64))[..., 0]  # f(0) summed over the links
     assert not torch.allclose(at_zero, torch.zeros_like(at_zero))
     torch.testing.assert_close(y[..., 0], at_zero)
     torch.testing.assert_close(y[..., -1], at_zero)

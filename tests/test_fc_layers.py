@@ -350,7 +350,7 @@ def test_periodicity_folds_before_the_policy() -> None:
     layer = Polynomial(1, 1, n=4, periodicity=1.0, out_of_range="error", dtype=torch.float64)
     x = torch.tensor([[0.3]], dtype=torch.float64)
     assert_close(layer(x + 2.0), layer(x))  # period 2 * periodicity
-    assert_close(layer(torch.tensor([[0.75]])).double(), layer(torch.tensor([[0.25]])).double())
+    assert_close(layer(torch.tensor([[0.75]], dtype=torch.float64)), layer(torch.tensor([[0.25]], dtype=torch.float64)))
 
 
 @pytest.mark.parametrize("layer_type", LAYER_TYPES)

@@ -67,6 +67,13 @@ def test_fourier_basis_matches_closed_form() -> None:
         torch.testing.assert_close(basis[:, 3 + k], torch.sin(k * math.pi * x / 2))
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 30])
+def test_harmonic_fourier_basis_matches_direct_evaluation(n: int) -> None:
+    x = torch.linspace(-3, 3, 201, dtype=torch.float64)
+    direct = F.fourier_basis(x, F.fourier_frequencies(n, 1.7, dtype=torch.float64))
+    torch.testing.assert_close(F.fourier_basis_harmonic(x, math.pi / 1.7, n), direct, rtol=0, atol=1e-13)
+
+
 def test_mirror_periodic_folds_by_reflection() -> None:
     x = torch.tensor([-0.5, 1.0, 1.5, 3.0, 5.0, -1.5, -3.0], dtype=torch.float64)
     expected = torch.tensor([-0.5, 1.0, 0.5, -1.0, 1.0, -0.5, 1.0], dtype=torch.float64)

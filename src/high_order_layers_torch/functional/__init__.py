@@ -8,8 +8,10 @@ from ._contract import link_values as link_values
 from ._contract import link_values_gather as link_values_gather
 from ._contract import product_neuron as product_neuron
 from ._contract import sum_neuron as sum_neuron
+from ._contract import sum_neuron_chebyshev as sum_neuron_chebyshev
 from ._contract import sum_neuron_gather as sum_neuron_gather
 from ._fourier import fourier_basis as fourier_basis
+from ._fourier import fourier_basis_harmonic as fourier_basis_harmonic
 from ._fourier import fourier_frequencies as fourier_frequencies
 from ._lagrange import chebyshev_lobatto_nodes as chebyshev_lobatto_nodes
 from ._lagrange import chebyshev_polynomials as chebyshev_polynomials
@@ -33,6 +35,7 @@ __all__ = [
     "Contraction",
     "choose_contraction",
     "link_values_gather",
+    "sum_neuron_chebyshev",
     "sum_neuron_gather",
     "OUT_OF_RANGE_POLICIES",
     "OutOfRange",
@@ -40,6 +43,7 @@ __all__ = [
     "chebyshev_lobatto_nodes",
     "expand_basis",
     "fourier_basis",
+    "fourier_basis_harmonic",
     "fourier_frequencies",
     "lagrange_basis",
     "lagrange_inverse_denominators",

@@ -93,17 +93,24 @@ def chebyshev_to_lagrange(nodes: Tensor) -> Tensor:
     return torch.linalg.inv(vandermonde).to(nodes.dtype)
 
 
-def chebyshev_polynomials(t: Tensor, n: int) -> Tensor:
-    """``[T_0(t), ..., T_{n-1}(t)]`` by the three-term recurrence ``T_{j+1} = 2 t T_j - T_{j-1}``.
+def chebyshev_polynomials(t: Tensor, n: int, *, dim: int = -1, first: int = 0) -> Tensor:
+    """``[T_first(t), ..., T_{n-1}(t)]`` by the recurrence ``T_{j+1} = 2 t T_j - T_{j-1}``.
+
+    Args:
+        t: evaluation points.
+        n: one more than the highest degree.
+        dim: where the new degree axis goes in the output.
+        first: lowest degree returned (``first = 1`` drops the constant ``T_0 = 1``).
 
     Shape:
-        t: any shape. Output: ``(*t.shape, n)``.
+        t: any shape. Output: ``t.shape`` with a degree axis of size ``n - first`` inserted at
+        ``dim`` (``(*t.shape, n)`` by default).
     """
     terms = [torch.ones_like(t), t][:n]
     twice = t + t
     for _ in range(2, n):
         terms.append(twice * terms[-1] - terms[-2])
-    return torch.stack(terms, dim=-1)
+    return torch.stack(terms[first:], dim=dim)
 
 
 def lagrange_basis_chebyshev(t: Tensor, chebyshev_to_lagrange_matrix: Tensor) -> Tensor:

@@ -12,8 +12,9 @@ from torch import Tensor, nn
 from .._validation import check_int, check_positive_float
 from ..functional import (
     chebyshev_lobatto_nodes,
+    chebyshev_polynomials,
     chebyshev_to_lagrange,
-    fourier_basis,
+    fourier_basis_harmonic,
     fourier_frequencies,
     lagrange_basis_chebyshev,
     locate_segments,
@@ -112,6 +113,28 @@ class PiecewisePolynomialBasis(Basis):
         index, t = locate_segments(x, self.segments)
         return index * self.stride, lagrange_basis_chebyshev(t, self.chebyshev_to_lagrange)
 
+    def chebyshev_values(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        """The piece of every input and the Chebyshev polynomials ``T_0..T_{n-1}`` of its local
+        coordinate, laid out for a GEMM: ``(piece (B, I) or None, values (B, n, I))``."""
+        if self.segments == 1:
+            return None, chebyshev_polynomials(x, self.n, dim=1)
+        index, t = locate_segments(x, self.segments)
+        return index, chebyshev_polynomials(t, self.n, dim=1)
+
+    def chebyshev_coefficients(self, weight: Tensor) -> Tensor:
+        """Per-piece Chebyshev coefficients of the link functions whose node values are ``weight``.
+
+        Shape:
+            weight: ``(O, I, num_weights)``. Output: ``(O, I, segments, n)``.
+        """
+        if self.continuous and self.n > 1:
+            pieces = weight.unfold(-1, self.n, self.stride)  # (O, I, S, n), shared end nodes
+        elif self.continuous:  # n == 1: one constant shared by every piece
+            pieces = weight.unsqueeze(-1).expand(*weight.shape[:-1], self.segments, 1)
+        else:
+            pieces = weight.unflatten(-1, (self.segments, self.n))
+        return pieces @ self.chebyshev_to_lagrange.t()
+
     def node_positions(self) -> Tensor:
         """Global position in ``[-1, 1]`` of every weight's node, shape ``(num_weights,)``."""
         local = chebyshev_lobatto_nodes(self.n, dtype=torch.float64)
@@ -169,7 +192,7 @@ class FourierBasis(Basis):
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        return None, fourier_basis(x, self.frequencies)
+        return None, fourier_basis_harmonic(x, math.pi / self.length, self.n)
 
     def linear_coefficients(self) -> Tensor:
         coefficients = torch.zeros(self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device)

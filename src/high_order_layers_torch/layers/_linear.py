@@ -19,6 +19,7 @@ from ..functional import (
     mirror_periodic,
     product_neuron,
     sum_neuron,
+    sum_neuron_chebyshev,
 )
 from ..kernels import gather_sum, sum_contraction
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
@@ -161,18 +162,26 @@ class HighOrderLinear(nn.Module):
         return links.reshape(*x.shape[:-1], self.out_features, self.in_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        flat = self._flatten(x)  # (B, I)
-        start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
+        flat = self.prepare_input(self._flatten(x))  # (B, I)
         if self.neuron == "sum":
-            contraction = sum_contraction(self.basis.num_weights, self.basis.num_active, self.contraction, self.weight)
-            y = (gather_sum if contraction == "gather" else sum_neuron)(start, values, self.weight)
+            y = self._sum_neuron(flat)
             if self.rescale_output:
                 y = y / self.in_features
         else:
+            start, values = self.basis(flat)  # (B, I), (B, I, K)
             y = product_neuron(self._link_values(start, values), self.alpha)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
+
+    def _sum_neuron(self, x: Tensor) -> Tensor:
+        contraction = sum_contraction(self.basis.num_weights, self.basis.num_active, self.contraction, self.weight)
+        if contraction == "dense" and isinstance(self.basis, PiecewisePolynomialBasis):
+            # Chebyshev form: the change of basis moves onto the (small) weight tensor
+            piece, values = self.basis.chebyshev_values(x)
+            return sum_neuron_chebyshev(piece, values, self.basis.chebyshev_coefficients(self.weight))
+        start, values = self.basis(x)
+        return (gather_sum if contraction == "gather" else sum_neuron)(start, values, self.weight)
 
     def _link_values(self, start: Tensor | None, values: Tensor) -> Tensor:
         contraction = choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction)
