@@ -5,14 +5,19 @@
 Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
 an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
 Every time is printed as a multiple of the floor ``nn.Linear(784 * 5, 128)`` (the multiply-adds of
-one active segment). Peak extra memory of one forward+backward (high-water RSS minus RSS before the step, Linux
-``/proc``) is also given relative to the floor's.
+one active segment). Peak extra memory of one forward+backward, gradients included (high-water RSS minus RSS
+before the step, in a child process with a tuned allocator; Linux ``/proc``), is given relative
+to the floor's.
 A scaling sweep follows: how cost grows with batch, width, n and segments.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -41,6 +46,7 @@ def build(case: dict) -> tuple[nn.Module, int]:
 
 
 def step_fns(case: dict):
+    """``(forward, forward_backward, clear)`` closures for one case; ``clear`` drops gradients."""
     module, width = build(case)
     x = torch.rand(case.get("batch", BATCH), width) * 2 - 1
     x_grad = x.clone().requires_grad_()
@@ -49,12 +55,15 @@ def step_fns(case: dict):
         with torch.no_grad():
             return module(x)
 
-    def forward_backward():
+    def clear():
         x_grad.grad = None
         module.zero_grad(set_to_none=True)
+
+    def forward_backward():
+        clear()
         module(x_grad).sum().backward()
 
-    return forward, forward_backward
+    return forward, forward_backward, clear
 
 
 def label(case: dict) -> str:
@@ -84,7 +93,7 @@ def main_cases() -> list[dict]:
 
 
 def sweep_cases() -> list[dict]:
-    cases: list[dict] = []
+    cases: list[dict] = [{"kind": "floor"}]
     for batch in (256, 1024, 4096):
         cases += [{"kind": "floor", "batch": batch}, {"kind": "continuous", "segments": 4, "batch": batch}]
     for width in (256, 784, 2048):
@@ -96,14 +105,40 @@ def sweep_cases() -> list[dict]:
     return cases
 
 
+def measure_memory(cases: list[dict]) -> dict[str, float]:
+    """Peak extra MB of one forward+backward per case, in a child process whose allocator returns
+    every block over 64 KiB to the system on free, so resident memory tracks live tensors."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_fc", "--memory-cases", json.dumps(cases)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory_child(cases: list[dict]) -> None:
+    torch.set_num_threads(2)
+    result = {}
+    for case in cases:
+        _, forward_backward, clear = step_fns(case)
+        forward_backward()  # first call: lazily built kernels and caches
+        clear()  # measure from no gradients: the gradients count as the step's memory
+        result[label(case)] = peak_extra_mb(forward_backward)
+    print(json.dumps(result))
+
+
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
     floors: dict[tuple, tuple[float, float, float | None]] = {}
+    memory_mb = measure_memory(cases) if memory else {}
     for case in cases:
-        forward, forward_backward = step_fns(case)
+        forward, forward_backward, _ = step_fns(case)
         fwd = median_ms(forward, repeats)
         fwd_bwd = median_ms(forward_backward, repeats)
-        mem = peak_extra_mb(forward_backward) if memory else None
+        mem = memory_mb.get(label(case))
         shape = tuple(case.get(k) for k in ("batch", "in", "out", "n"))
         if case["kind"] == "floor":
             floors[shape] = (fwd, fwd_bwd, mem)
@@ -140,7 +175,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
+    parser.add_argument("--memory-cases", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_cases:
+        memory_child(json.loads(args.memory_cases))
+        return
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats

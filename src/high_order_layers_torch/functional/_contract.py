@@ -81,23 +81,24 @@ def sum_neuron(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
 def sum_neuron_chebyshev(piece: Tensor | None, values: Tensor, coefficients: Tensor) -> Tensor:
     """The sum neuron of piecewise polynomials in Chebyshev form: one GEMM.
 
-    ``y[b, o] = sum_i sum_j T_j(t_bi) C[o, i, piece_bi, j]``. With one piece the constant
-    ``T_0 = 1`` is not expanded: its coefficients sum into a bias, so the GEMM is over
-    ``I * (n - 1)`` columns (fewer than the ``I * n`` of the nodal form). With several pieces
-    the values are scattered into the ``(B, S * n, I)`` expansion first.
+    ``y[b, o] = sum_i sum_j T_j(t_bi) C[o, i, piece_bi, j]``. With one piece (``piece is None``)
+    the constant ``T_0 = 1`` is not expanded: ``values`` holds ``T_1 .. T_{n-1}`` only and the
+    constant coefficients sum into a bias, so the GEMM has ``I * (n - 1)`` columns, fewer than
+    the ``I * n`` of the nodal form. With several pieces ``values`` holds ``T_0 .. T_{n-1}``,
+    scattered into the ``(B, S * n, I)`` expansion first.
 
     Shape:
-        piece: ``(B, I)`` int64 or ``None`` (one piece). values: ``(B, n, I)`` Chebyshev values.
-        coefficients: ``(O, I, S, n)``. Output: ``(B, O)``.
+        piece: ``(B, I)`` int64 or ``None``. values: ``(B, n, I)``, or ``(B, n - 1, I)`` when
+        ``piece is None``. coefficients: ``(O, I, S, n)``. Output: ``(B, O)``.
     """
-    batch, n, inputs = values.shape
-    out_features, _, pieces, _ = coefficients.shape
+    batch, _, inputs = values.shape
+    out_features, _, pieces, n = coefficients.shape
     if piece is None:
         bias = coefficients[:, :, 0, 0].sum(dim=1)  # (O,)
         if n == 1:
             return bias.expand(batch, out_features)
         weight = coefficients[:, :, 0, 1:].transpose(1, 2).reshape(out_features, (n - 1) * inputs)
-        return torch.nn.functional.linear(values[:, 1:].reshape(batch, (n - 1) * inputs), weight, bias)
+        return torch.nn.functional.linear(values.reshape(batch, (n - 1) * inputs), weight, bias)
     index = piece.unsqueeze(1) * n + torch.arange(n, device=values.device)[:, None]  # (B, n, I)
     dense = values.new_zeros(batch, pieces * n, inputs).scatter(1, index, values)  # (B, S * n, I)
     weight = coefficients.permute(0, 2, 3, 1).reshape(out_features, pieces * n * inputs)

@@ -106,6 +106,8 @@ def chebyshev_polynomials(t: Tensor, n: int, *, dim: int = -1, first: int = 0) -
         t: any shape. Output: ``t.shape`` with a degree axis of size ``n - first`` inserted at
         ``dim`` (``(*t.shape, n)`` by default).
     """
+    if first >= n:
+        return t.unsqueeze(dim).narrow(dim, 0, 0)
     terms = [torch.ones_like(t), t][:n]
     twice = t + t
     for _ in range(2, n):

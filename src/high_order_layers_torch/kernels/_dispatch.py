@@ -9,7 +9,7 @@ from ._gather_cpu import fused_gather_sum, fused_gather_supports
 
 #: With the fused CPU kernel, gathering beats the dense GEMM from a few weights per active one
 #: (measured: ``benchmarks/bench_fc.py``); without it, see ``functional.GATHER_MIN_RATIO``.
-FUSED_GATHER_MIN_RATIO = 2.5
+FUSED_GATHER_MIN_RATIO = 1.5
 
 
 def sum_contraction(num_weights: int, num_active: int, contraction: str, weight: Tensor) -> str:

@@ -114,10 +114,12 @@ class PiecewisePolynomialBasis(Basis):
         return index * self.stride, lagrange_basis_chebyshev(t, self.chebyshev_to_lagrange)
 
     def chebyshev_values(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        """The piece of every input and the Chebyshev polynomials ``T_0..T_{n-1}`` of its local
-        coordinate, laid out for a GEMM: ``(piece (B, I) or None, values (B, n, I))``."""
+        """The piece of every input and the Chebyshev polynomials of its local coordinate, laid
+        out for :func:`~high_order_layers_torch.functional.sum_neuron_chebyshev`:
+        ``(piece (B, I), T_0..T_{n-1} (B, n, I))``, or ``(None, T_1..T_{n-1} (B, n - 1, I))``
+        for one segment (whose constant term becomes a bias)."""
         if self.segments == 1:
-            return None, chebyshev_polynomials(x, self.n, dim=1)
+            return None, chebyshev_polynomials(x, self.n, dim=1, first=1)
         index, t = locate_segments(x, self.segments)
         return index, chebyshev_polynomials(t, self.n, dim=1)
 
