@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice, check_int, check_positive_float
-from ..functional import OUT_OF_RANGE_POLICIES
+from ..functional import OUT_OF_RANGE_POLICIES, chebyshev_polynomials
 from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
@@ -358,14 +358,23 @@ class HighOrderConvNd(_HighOrderConvBase):
                 pad += [self.padding[index]] * 2
         return tuple(pad)
 
+    def _expansion_and_weight(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments == 1:
+            # One polynomial per link: Chebyshev polynomials of x are the expansion as they stand
+            # (no scatter), and the change of basis moves onto the small weight tensor.
+            dense = chebyshev_polynomials(x, self.basis.n, dim=2).flatten(1, 2)  # (B, C * n, *S)
+            coefficients = self.weight.movedim(2, -1) @ self.basis.chebyshev_to_lagrange.t()
+            return dense, coefficients.movedim(-1, 2)
+        return self.expand(x), self.weight
+
     def forward(self, x: Tensor) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
         x = self.prepare_input(x)
         pad = self.input_padding()
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
-        dense = self.expand(x)  # (B, C * M, *S_padded)
-        weight = self.weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
+        dense, weight = self._expansion_and_weight(x)  # (B, C * M, *S_padded), (O, C / groups, M, *kernel)
+        weight = weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
         if self.rescale_output:
             weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output
         y = _CONV[self.num_spatial_dims](dense, weight, self.bias, self.stride, 0, self.dilation, self.groups)
