@@ -26,7 +26,7 @@ TARGETS: dict[str, Callable[[Tensor], Tensor]] = {
     "kinked": lambda x: (x.abs() - 0.5).abs(),
     "discontinuous": lambda x: torch.where(x < 0.2, -0.5 + 0.3 * x, 0.5 - 0.2 * x**2),
     "oscillating": lambda x: torch.sin(12 * x) * (1 - 0.3 * x),
-    "periodic": lambda x: torch.sin(2 * math.pi * x) + 0.5 * torch.cos(5 * math.pi * x),
+    "periodic": lambda x: torch.sin(5 * math.pi * x) + 0.5 * torch.cos(4 * math.pi * x),
 }
 
 # (label, layer_type, n, segments): n is nodes per segment, or frequencies for fourier.
