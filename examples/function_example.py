@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> str:
         "| model | params | " + " | ".join(TARGETS) + " | fit time (s) |",
         "|---|---:|" + "---:|" * len(TARGETS) + "---:|",
         *(
-            f"| {label} | {params[label]} | " + " | ".join(cell(name, label) for name in TARGETS)
+            f"| {label} | {params[label]} | "
+            + " | ".join(cell(name, label) for name in TARGETS)
             + f" | {seconds[label]:.2f} |"
             for label in labels
         ),
