@@ -465,3 +465,15 @@ def test_piecewise_matches_an_independent_evaluation(continuous: bool, n: int, s
             total += weights[piece * stride + k] * basis
         expected.append(total)
     assert_close(layer(x[:, None])[:, 0], torch.tensor(expected, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("layer_type", LAYER_TYPES)
+@pytest.mark.parametrize("segments", [1, 4])
+def test_bfloat16_autocast_runs_and_stays_close(layer_type: str, segments: int) -> None:
+    layer = make(layer_type, in_features=6, out_features=3, segments=segments)
+    x = torch.rand(5, 6) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    y.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+    torch.testing.assert_close(y.float(), layer(x), rtol=0, atol=0.1)
