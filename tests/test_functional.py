@@ -109,3 +109,28 @@ def test_lagrange_partition_of_unity_property(n: int, t: list[float]) -> None:
     nodes = F.chebyshev_lobatto_nodes(n, dtype=torch.float64)
     basis = F.lagrange_basis(torch.tensor(t, dtype=torch.float64), nodes, F.lagrange_inverse_denominators(nodes))
     torch.testing.assert_close(basis.sum(-1), torch.ones(len(t), dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "dim", "first"), [(1, -1, 0), (2, 1, 0), (5, 1, 1), (6, 0, 0), (4, -1, 2)])
+def test_chebyshev_polynomials_values_and_derivatives(n: int, dim: int, first: int) -> None:
+    t = (torch.rand(3, 4, dtype=torch.float64) * 2 - 1).requires_grad_()
+    values = F.chebyshev_polynomials(t, n, dim=dim, first=first)
+    degrees = torch.arange(first, n, dtype=torch.float64)
+    expected = torch.cos(degrees * torch.arccos(t.detach())[..., None]).movedim(-1, dim)
+    torch.testing.assert_close(values, expected, rtol=0, atol=1e-14)
+    call = lambda t: F.chebyshev_polynomials(t, n, dim=dim, first=first)  # noqa: E731
+    assert torch.autograd.gradcheck(call, (t,))
+    assert torch.autograd.gradgradcheck(call, (t,))
+
+
+def test_layers_have_second_derivatives_in_their_inputs() -> None:
+    from high_order_layers_torch.layers import Polynomial
+
+    layer = Polynomial(1, 1, n=4, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight[0, 0] = layer.basis.nodes**3  # f(x) = x^3
+    x = torch.linspace(-0.9, 0.9, 7, dtype=torch.float64)[:, None].requires_grad_()
+    (first,) = torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    torch.testing.assert_close(first, 3 * x.detach() ** 2, rtol=0, atol=1e-12)
+    torch.testing.assert_close(second, 6 * x.detach(), rtol=0, atol=1e-12)

@@ -93,6 +93,54 @@ def chebyshev_to_lagrange(nodes: Tensor) -> Tensor:
     return torch.linalg.inv(vandermonde).to(nodes.dtype)
 
 
+def _chebyshev_into(t: Tensor, n: int, first: int, out: Tensor, dim: int) -> None:
+    """Write ``T_first(t) .. T_{n-1}(t)`` into the slices of ``out`` along ``dim``."""
+    twice = t + t
+    older, old = torch.ones_like(t), t  # T_0, T_1
+    for degree in range(n):
+        if degree == 0:
+            current = older
+        elif degree == 1:
+            current = old
+        else:
+            current = torch.mul(twice, old).sub_(older)
+            older, old = old, current
+        if degree >= first:
+            out.select(dim, degree - first).copy_(current)
+
+
+class _ChebyshevPolynomials(torch.autograd.Function):
+    """The recurrence without an autograd graph per term: the forward writes the values straight
+    into their final layout and saves only ``t``; the backward uses ``T_j' = j U_{j-1}`` with the
+    Chebyshev polynomials of the second kind, in differentiable torch operations, so higher
+    derivatives (as in physics-informed losses) work too."""
+
+    @staticmethod
+    def forward(t: Tensor, n: int, dim: int, first: int) -> Tensor:  # type: ignore[override]
+        shape = list(t.shape)
+        shape.insert(dim if dim >= 0 else t.dim() + 1 + dim, n - first)
+        out = t.new_empty(shape)
+        _chebyshev_into(t, n, first, out, dim)
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:  # type: ignore[override]
+        t, ctx.n, ctx.dim, ctx.first = inputs
+        ctx.save_for_backward(t)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (t,) = ctx.saved_tensors
+        n, dim, first = ctx.n, ctx.dim, ctx.first
+        grad_t = torch.zeros_like(t)
+        older, old = torch.zeros_like(t), torch.ones_like(t)  # U_{-1} = 0, U_0 = 1
+        for degree in range(1, n):  # T_degree' = degree * U_{degree - 1}
+            if degree >= first:
+                grad_t = grad_t + degree * grad.select(dim, degree - first) * old
+            older, old = old, 2 * t * old - older
+        return grad_t, None, None, None
+
+
 def chebyshev_polynomials(t: Tensor, n: int, *, dim: int = -1, first: int = 0) -> Tensor:
     """``[T_first(t), ..., T_{n-1}(t)]`` by the recurrence ``T_{j+1} = 2 t T_j - T_{j-1}``.
 
@@ -108,11 +156,12 @@ def chebyshev_polynomials(t: Tensor, n: int, *, dim: int = -1, first: int = 0) -
     """
     if first >= n:
         return t.unsqueeze(dim).narrow(dim, 0, 0)
-    terms = [torch.ones_like(t), t][:n]
-    twice = t + t
-    for _ in range(2, n):
-        terms.append((twice * terms[-1]).sub_(terms[-2]))
-    return torch.stack(terms[first:], dim=dim)
+    if torch.compiler.is_compiling():  # traced graphs fuse the plain recurrence by themselves
+        terms = [torch.ones_like(t), t]
+        for _ in range(2, n):
+            terms.append(2 * t * terms[-1] - terms[-2])
+        return torch.stack(terms[first:n], dim=dim)
+    return _ChebyshevPolynomials.apply(t, n, dim, first)
 
 
 def lagrange_basis_chebyshev(t: Tensor, chebyshev_to_lagrange_matrix: Tensor) -> Tensor:
