@@ -20,6 +20,12 @@ from torch import Tensor
 
 _SOURCE = Path(__file__).with_name("gather_cpu.cpp")
 
+#: Vector instructions to compile for, by ``torch.backends.cpu.get_cpu_capability()``.
+_ISA_FLAGS = {
+    "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma"],
+    "AVX2": ["-mavx2", "-mfma"],
+}
+
 
 @functools.cache
 def _extension() -> ModuleType | None:
@@ -29,10 +35,13 @@ def _extension() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         logging.getLogger(__name__).info("building the fused CPU gather kernel (once per machine)")
+        capability = torch.backends.cpu.get_cpu_capability()
         return load(
-            name="high_order_layers_gather_cpu",
+            # One build per instruction set, so a cache shared between machines never hands a
+            # build to a CPU that lacks its instructions.
+            name=f"high_order_layers_gather_cpu_{capability.lower()}",
             sources=[str(_SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fopenmp"],
+            extra_cflags=["-O3", "-fopenmp", *_ISA_FLAGS.get(capability, [])],
             extra_ldflags=["-fopenmp"],
             verbose=False,
         )
