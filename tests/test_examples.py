@@ -239,3 +239,173 @@ def test_ddp_two_cpu_processes_stay_in_step(tmp_path: Path) -> None:
     assert ranks[0].keys() == ranks[1].keys()
     for key in ranks[0]:
         torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------ implicit image, Burgers, text
+def test_implicit_image_fits_generated_picture(tmp_path: Path) -> None:
+    cfg = config(
+        "implicit_image",
+        tmp_path,
+        "image=generated",
+        "generated_size=[32,48]",
+        "factor=2",
+        "in_segments=8",
+        "hidden_width=8",
+        "max_epochs=15",
+        "batch_size=128",
+        "lr=1e-2",
+        "val_every=15",
+    )
+    summary = example("implicit_image").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert summary["pixels"] == [16, 24] and summary["psnr"] > 20
+    assert np.isfinite(summary["psnr_full_resolution"]) and np.isfinite(summary["psnr_full_resolution_blocks"])
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / "reconstruction.png") as picture:
+        assert picture.size == (24, 16)
+
+
+def test_implicit_image_helpers_and_relu_baseline(tmp_path: Path) -> None:
+    image = example("implicit_image")
+    picture = np.arange(5 * 7 * 3, dtype=np.float64).reshape(5, 7, 3)
+    small = image.downsample(picture, 2)
+    assert small.shape == (2, 3, 3) and small[0, 0, 0] == picture[:2, :2, 0].mean()
+    grid = image.pixel_grid(2, 4)
+    assert grid[0].tolist() == [-0.75, -0.5] and grid[-1].tolist() == [0.75, 0.5]
+    assert image.psnr(torch.full((4, 3), 0.5), torch.full((4, 3), 0.6)) == pytest.approx(20.0)
+    cfg = {
+        "layer_type": "continuous",
+        "n": 3,
+        "segments": 4,
+        "in_segments": 32,
+        "hidden_width": 32,
+        "hidden_layers": 1,
+        "normalize": True,
+    }
+    high = image.build_model(cfg)
+    relu = image.build_model({**cfg, "baseline": "relu"})
+    assert abs(sum(p.numel() for p in relu.parameters()) - 14240) < 0.02 * 14240
+    assert sum(p.numel() for p in high.parameters()) == 14240
+    with pytest.raises(ValueError, match="factor"):
+        image.downsample(picture, 0)
+
+
+def test_burgers_reference_solvers() -> None:
+    """Cole-Hopf reproduces the benchmark's steepest slope and agrees with the finite-volume solver."""
+    burgers = example("burgers")
+    nu, step = 0.01 / np.pi, 1e-7
+    edge = burgers.cole_hopf(np.array([-step, step]), [1.6037 / np.pi], nu)
+    assert (edge[0, 1] - edge[0, 0]) / (2 * step) == pytest.approx(-152.00516, rel=1e-5)
+    x, t = np.linspace(-1, 1, 64), np.linspace(0, 1, 6)
+    exact = burgers.cole_hopf(x, t, nu)
+    np.testing.assert_allclose(exact[0], -np.sin(np.pi * x), atol=1e-12)
+    volumes = burgers.godunov(x, t, nu, cells=512)
+    assert np.linalg.norm(volumes - exact) / np.linalg.norm(exact) < 0.02
+    assert np.abs(exact[:, [0, -1]]).max() < 1e-12 and np.abs(volumes[:, [0, -1]]).max() < 1e-12
+    with pytest.raises(ValueError, match="godunov"):
+        burgers.cole_hopf(x, t, 0.0)
+
+
+def test_burgers_residual_matches_finite_differences() -> None:
+    burgers = example("burgers")
+    cfg = {
+        "layer_type": "continuous",
+        "n": 4,
+        "segments": 2,
+        "hidden_layers": 1,
+        "hidden_width": 6,
+        "normalize": False,
+        "non_linearity": "tanh",
+    }
+    nu = 0.05
+    model = burgers.build_model(cfg).double()
+    task = burgers.BurgersTask(model, nu=nu)
+    points = torch.rand(16, 2, dtype=torch.float64) * 1.6 - 0.8
+    points[:, 0] += torch.where(points[:, 0].abs() < 0.05, 0.1, 0.0)  # keep clear of the joint at x = 0
+    points[:, 1] += torch.where(points[:, 1].abs() < 0.05, 0.1, 0.0)
+    h = 1e-4
+    dx, ds = torch.tensor([h, 0.0], dtype=torch.float64), torch.tensor([0.0, h], dtype=torch.float64)
+    with torch.no_grad():
+        u = model(points)[:, 0]
+        u_x = (model(points + dx) - model(points - dx))[:, 0] / (2 * h)
+        u_t = 2 * (model(points + ds) - model(points - ds))[:, 0] / (2 * h)
+        u_xx = (model(points + dx) - 2 * model(points) + model(points - dx))[:, 0] / h**2
+    torch.testing.assert_close(task.residual(points), u_t + u * u_x - nu * u_xx, rtol=1e-4, atol=1e-4)
+
+
+def test_burgers_pinn_loss_drops(tmp_path: Path) -> None:
+    cfg = config(
+        "burgers",
+        tmp_path,
+        "collocation=256",
+        "batch_size=64",
+        "boundary_points=32",
+        "hidden_width=8",
+        "max_epochs=8",
+        "lr=1e-2",
+        "grid_x=32",
+        "grid_t=6",
+        "val_every=8",
+    )
+    summary = example("burgers").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    assert summary["reference"] == "cole_hopf" and summary["steps"] == 32
+    assert 0 < summary["relative_l2"] < 1.5
+    assert (tmp_path / "out" / "solution.png").exists()
+
+
+def test_burgers_inviscid_tanh_baseline(tmp_path: Path) -> None:
+    cfg = config(
+        "burgers",
+        tmp_path,
+        "nu=0",
+        "baseline=tanh",
+        "collocation=64",
+        "batch_size=64",
+        "max_epochs=2",
+        "grid_x=16",
+        "grid_t=3",
+        "fv_cells=128",
+        "plot=false",
+    )
+    summary = example("burgers").run(cfg)
+    assert summary["reference"] == "godunov" and summary["model"] == "tanh"
+    assert abs(summary["params"] - 2800) < 0.05 * 2800
+
+
+def test_text_generation_learns_tiny_text(tmp_path: Path) -> None:
+    text = tmp_path / "tiny.txt"
+    text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+    cfg = config(
+        "text_generation",
+        tmp_path,
+        f"text={text}",
+        "context=4",
+        "hidden_width=16",
+        "max_epochs=4",
+        "batch_size=32",
+        "lr=1e-2",
+        "sample_length=30",
+    )
+    summary = example("text_generation").run(cfg)
+    losses = train_losses(tmp_path / "out")
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    assert summary["vocabulary"] == len(set("the cat sat on the mat. "))
+    assert summary["test_bpc"] < summary["unigram_bpc"]
+    assert len(summary["sample"]) == 30 and set(summary["sample"]) <= set("the cat sat on the mat. ")
+    saved = (tmp_path / "out" / "sample.txt").read_text(encoding="utf-8")
+    assert saved == summary["prompt"] + summary["sample"]
+
+
+def test_text_generation_texts_and_windows() -> None:
+    text_generation = example("text_generation")
+    assert text_generation.load_text("zen").startswith("The Zen of Python")
+    contexts, targets = text_generation.windows(torch.arange(6), 4)
+    assert contexts.tolist() == [[0, 1, 2, 3], [1, 2, 3, 4]] and targets.tolist() == [4, 5]
+    with pytest.raises(ValueError, match="window"):
+        text_generation.windows(torch.arange(3), 4)
+    with pytest.raises(text_generation.DataNotFoundError):
+        text_generation.load_text("/no/such/file.txt")

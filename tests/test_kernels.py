@@ -72,3 +72,22 @@ def test_layers_with_many_segments_use_the_kernel_and_agree_with_dense(cls) -> N
     (gx_dense,) = torch.autograd.grad(y_dense.sum(), x)
     torch.testing.assert_close(y_auto, y_dense, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx_auto, gx_dense, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [PiecewisePolynomial, PiecewiseDiscontinuousPolynomial])
+def test_second_derivatives_through_the_kernel_match_dense(cls) -> None:
+    layer = cls(3, 2, n=4, segments=8, dtype=torch.float64)
+    x = (torch.rand(5, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    results = []
+    for contraction in ("gather", "dense"):
+        layer.contraction = contraction
+        (first,) = torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+        second_x, second_w = torch.autograd.grad(first.pow(2).sum(), (x, layer.weight))
+        results.append((first, second_x, second_w))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_fused_gradgradcheck() -> None:
+    start, values, weight = random_problem(4, 3, 3, 9, 2, torch.float64)
+    assert torch.autograd.gradgradcheck(lambda v, w: fused_gather_sum(start, v, w), (values, weight))

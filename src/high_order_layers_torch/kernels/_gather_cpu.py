@@ -18,6 +18,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from ..functional import link_values_gather
+
 _SOURCE = Path(__file__).with_name("gather_cpu.cpp")
 
 #: Vector instructions to compile for, by ``torch.backends.cpu.get_cpu_capability()``.
@@ -77,6 +79,14 @@ class _FusedGather(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         start_ib, values_ibk, weight = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph=True (higher derivatives, e.g. physics-informed losses): differentiate
+            # the pure-torch twin, whose backward is itself differentiable.
+            links = link_values_gather(start_ib.t(), values_ibk.transpose(0, 1), weight)  # (B, O, I)
+            grad_values, grad_weight = torch.autograd.grad(
+                links.sum(-1), (values_ibk, weight), grad_out, create_graph=True
+            )
+            return None, grad_values, grad_weight
         grad_values, grad_weight = _extension().backward(grad_out, start_ib, values_ibk, weight)
         return None, grad_values, grad_weight
 
