@@ -409,3 +409,12 @@ def test_text_generation_texts_and_windows() -> None:
         text_generation.windows(torch.arange(3), 4)
     with pytest.raises(text_generation.DataNotFoundError):
         text_generation.load_text("/no/such/file.txt")
+
+
+def test_tune_searches_the_example_config(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    tune = example("tune")
+    study = tune.tune("xor", 2, "test_mse", "minimize", [*FAST, "max_epochs=20", f"out_dir={tmp_path / 'out'}"], seed=0)
+    assert len(study.trials) == 2
+    assert set(study.best_params) == {"lr", "n", "segments"}
+    assert np.isfinite(study.best_value)
