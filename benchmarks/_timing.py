@@ -39,3 +39,29 @@ def peak_extra_mb(step: Callable[[], object]) -> float:
     before = _status_mb("VmRSS")
     step()
     return max(_status_mb("VmHWM") - before, 0.0)
+
+
+def interleaved_ms(
+    step: Callable[[], object], baseline: Callable[[], object], repeats: int, warmup: int = 3
+) -> tuple[float, float, float]:
+    """Time ``step`` and ``baseline`` alternately: ``(median step ms, median baseline ms, median ratio)``.
+
+    Alternating puts both under the same load at nearly the same moment, so the median of the
+    per-pair ratios is far steadier than the ratio of two medians taken one after the other.
+    """
+    for _ in range(warmup):
+        step()
+        baseline()
+    pairs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        middle = time.perf_counter()
+        baseline()
+        end = time.perf_counter()
+        pairs.append((middle - start, end - middle))
+    return (
+        1e3 * statistics.median(a for a, _ in pairs),
+        1e3 * statistics.median(b for _, b in pairs),
+        statistics.median(a / b for a, b in pairs),
+    )

@@ -5,7 +5,8 @@
 Workload: batch 64, 3 x 32 x 32 -> 16 channels, kernel 3, n = 3, continuous piecewise
 polynomials with 1, 2, 4, 16 and 64 segments, float32, 2 threads. Forward (under ``no_grad``) and
 forward+backward (input requiring grad, as in a hidden layer), median of repeated runs after
-warm-up. Each row's time is printed as a multiple of its floor ``nn.Conv2d(3 * M, 16, 3)`` on a
+warm-up, layer and floor timed alternately (the ratio is the median of per-pair ratios). Each
+row's time is printed as a multiple of its floor ``nn.Conv2d(3 * M, 16, 3)`` on a
 ready-made ``(64, 3 * M, 32, 32)`` input, ``M`` being the weights per link: the convolution the
 layer runs after its basis expansion, so the ratio is the price of the expansion.
 ``nn.Conv2d(3, 16, 3)`` is timed as well for scale.
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import median_ms
+from benchmarks._timing import interleaved_ms, median_ms
 from high_order_layers_torch.layers import high_order_convolution_layers
 
 BATCH, CHANNELS, SIZE, OUT, KERNEL, N = 64, 3, 32, 16, 3, 3
@@ -44,26 +45,33 @@ def steps(module: nn.Module, channels: int) -> tuple[Callable[[], object], Calla
     return forward, forward_backward
 
 
-def time_pair(module: nn.Module, channels: int, repeats: int, warmup: int) -> tuple[float, float]:
-    forward, forward_backward = steps(module, channels)
-    return median_ms(forward, repeats, warmup), median_ms(forward_backward, repeats, warmup)
-
-
 def run(repeats: int, warmup: int) -> list[dict]:
     rows = []
-    plain = time_pair(nn.Conv2d(CHANNELS, OUT, KERNEL), CHANNELS, repeats, warmup)
-    rows.append({"case": f"nn.Conv2d({CHANNELS}, {OUT}, {KERNEL})", "times": plain, "floor": None})
+    plain_forward, plain_backward = steps(nn.Conv2d(CHANNELS, OUT, KERNEL), CHANNELS)
+    plain = (median_ms(plain_forward, repeats, warmup), median_ms(plain_backward, repeats, warmup))
+    rows.append({"case": f"nn.Conv2d({CHANNELS}, {OUT}, {KERNEL})", "times": plain, "floor": None, "ratios": None})
     for segments in SEGMENTS:
         layer = high_order_convolution_layers(
             "continuous2d", n=N, in_channels=CHANNELS, out_channels=OUT, kernel_size=KERNEL, segments=segments
         )
         weights = layer.basis.num_weights
-        times = time_pair(layer, CHANNELS, repeats, warmup)
-        floor = time_pair(nn.Conv2d(CHANNELS * weights, OUT, KERNEL, bias=False), CHANNELS * weights, repeats, warmup)
-        rows.append({"case": f"continuous2d segments={segments} (M={weights})", "times": times, "floor": floor})
+        forward, forward_backward = steps(layer, CHANNELS)
+        floor_forward, floor_backward = steps(
+            nn.Conv2d(CHANNELS * weights, OUT, KERNEL, bias=False), CHANNELS * weights
+        )
+        fwd, floor_fwd, fwd_ratio = interleaved_ms(forward, floor_forward, repeats, warmup)
+        fwd_bwd, floor_fwd_bwd, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_backward, repeats, warmup)
+        rows.append(
+            {
+                "case": f"continuous2d segments={segments} (M={weights})",
+                "times": (fwd, fwd_bwd),
+                "floor": (floor_fwd, floor_fwd_bwd),
+                "ratios": (fwd_ratio, fwd_bwd_ratio),
+            }
+        )
         print(
-            f"{rows[-1]['case']:36s} fwd {times[0]:8.2f} ms ({times[0] / floor[0]:5.2f}x)  "
-            f"fwd+bwd {times[1]:8.2f} ms ({times[1] / floor[1]:5.2f}x)",
+            f"{rows[-1]['case']:36s} fwd {fwd:8.2f} ms ({fwd_ratio:5.2f}x)  "
+            f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd_ratio:5.2f}x)",
             flush=True,
         )
     return rows
@@ -75,13 +83,13 @@ def table(rows: list[dict]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        (fwd, fwd_bwd), floor = row["times"], row["floor"]
+        (fwd, fwd_bwd), floor, ratios = row["times"], row["floor"], row["ratios"]
         if floor is None:
             lines.append(f"| {row['case']} | {fwd:.2f} | | | {fwd_bwd:.2f} | | |")
         else:
             lines.append(
-                f"| {row['case']} | {fwd:.2f} | {floor[0]:.2f} | {fwd / floor[0]:.2f} | "
-                f"{fwd_bwd:.2f} | {floor[1]:.2f} | {fwd_bwd / floor[1]:.2f} |"
+                f"| {row['case']} | {fwd:.2f} | {floor[0]:.2f} | {ratios[0]:.2f} | "
+                f"{fwd_bwd:.2f} | {floor[1]:.2f} | {ratios[1]:.2f} |"
             )
     return "\n".join(lines)
 
