@@ -414,6 +414,8 @@ def test_wrong_input_width_raises(layer_type: str) -> None:
         layer(torch.zeros(4, 5))
     with pytest.raises(TypeError, match="floating-point"):
         layer(torch.zeros(4, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"input dtype torch.float64 differs from the layer's torch.float32"):
+        layer(torch.zeros(4, 3, dtype=torch.float64))
 
 
 def test_helper_ignores_keywords_a_type_does_not_use() -> None:

@@ -194,6 +194,11 @@ class HighOrderLinear(nn.Module):
             raise ValueError(f"expected input of shape (*, in_features={self.in_features}), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dtype != self.weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"input dtype {x.dtype} differs from the layer's {self.weight.dtype}; "
+                "convert one of them (x.to(dtype) or layer.to(dtype)) or run under torch.autocast"
+            )
         return x.reshape(-1, self.in_features)
 
     def extra_repr(self) -> str:
