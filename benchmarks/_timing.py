@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+
+#: glibc malloc settings under which freed memory stays in the process: no large block is handed
+#: back to the kernel on free, so a step never pays for page faults on memory it used a step ago.
+#: Under the defaults, a step that allocates tens of MB (a layer's expansion, a convolution's output)
+#: pays those faults again and again, by a varying amount, on the layer and on its baseline alike;
+#: that noise swamps ratios of a few tens of percent. jemalloc/tcmalloc behave like these settings.
+STEADY_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(2**34), "MALLOC_TRIM_THRESHOLD_": str(2**34)}
+
+
+def reexec_with_steady_allocator(enabled: bool = True) -> None:
+    """Restart this process under :data:`STEADY_ALLOCATOR` unless it already runs under it (or
+    ``enabled`` is False). Call it first thing in a benchmark's ``main``."""
+    if not enabled or all(os.environ.get(key) == value for key, value in STEADY_ALLOCATOR.items()):
+        return
+    sys.stdout.flush()
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, **STEADY_ALLOCATOR})
+
+
+def allocator_note() -> str:
+    """One line for a report saying which allocator settings the timings ran under."""
+    if all(os.environ.get(key) == value for key, value in STEADY_ALLOCATOR.items()):
+        return "glibc malloc keeps freed memory (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 2^34)"
+    return "glibc malloc defaults (--system-allocator): page-fault noise on every large allocation"
 
 
 def median_ms(step: Callable[[], object], repeats: int, warmup: int = 3) -> float:

@@ -1,6 +1,6 @@
 """Speed of the high-order 2-d convolution against ordinary convolutions timed in the same run.
 
-    python -m benchmarks.bench_conv [--quick] [--repeats 10] [--out results/bench_conv.md]
+    python -m benchmarks.bench_conv [--quick] [--repeats 30] [--system-allocator] [--out results/bench_conv.md]
 
 Workload: batch 64, 3 x 32 x 32 -> 16 channels, kernel 3, n = 3, continuous piecewise
 polynomials with 1, 2, 4, 16 and 64 segments, float32, 2 threads. Forward (under ``no_grad``) and
@@ -9,7 +9,8 @@ warm-up, layer and floor timed alternately (the ratio is the median of per-pair 
 row's time is printed as a multiple of its floor ``nn.Conv2d(3 * M, 16, 3)`` on a
 ready-made ``(64, 3 * M, 32, 32)`` input, ``M`` being the weights per link: the convolution the
 layer runs after its basis expansion, so the ratio is the price of the expansion.
-``nn.Conv2d(3, 16, 3)`` is timed as well for scale.
+``nn.Conv2d(3, 16, 3)`` is timed as well for scale. The script restarts itself with glibc malloc
+set to keep freed memory (see ``benchmarks/_timing.py``; ``--system-allocator`` keeps the defaults).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import interleaved_ms, median_ms
+from benchmarks._timing import allocator_note, interleaved_ms, median_ms, reexec_with_steady_allocator
 from high_order_layers_torch.layers import high_order_convolution_layers
 
 BATCH, CHANNELS, SIZE, OUT, KERNEL, N = 64, 3, 32, 16, 3, 3
@@ -97,9 +98,13 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 repeats after 1 warm-up: a smoke run")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
+    )
     parser.add_argument("--out", type=Path, help="markdown file (default results/bench_conv.md; --quick writes none)")
     args = parser.parse_args()
+    reexec_with_steady_allocator(not args.system_allocator)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats, warmup = (2, 1) if args.quick else (max(args.repeats, 10), 3)
@@ -107,7 +112,7 @@ def main() -> None:
         f"## High-order Conv2d (batch {BATCH}, {CHANNELS}x{SIZE}x{SIZE} -> {OUT}, kernel {KERNEL}, n = {N}, "
         "float32, 2 threads; floor = nn.Conv2d(3 * M, 16, 3))"
     )
-    report = [title, "", table(run(repeats, warmup))]
+    report = [title, "", f"Allocator: {allocator_note()}.", "", table(run(repeats, warmup))]
     if args.quick:
         report.insert(1, "\n(--quick smoke run: too few repeats for real timings)")
     print("\n".join(report))

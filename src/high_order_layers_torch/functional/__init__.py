@@ -10,6 +10,8 @@ from ._contract import product_neuron as product_neuron
 from ._contract import sum_neuron as sum_neuron
 from ._contract import sum_neuron_chebyshev as sum_neuron_chebyshev
 from ._contract import sum_neuron_gather as sum_neuron_gather
+from ._expansion import expand_channels_first as expand_channels_first
+from ._expansion import piecewise_expansion as piecewise_expansion
 from ._fourier import fourier_basis as fourier_basis
 from ._fourier import fourier_basis_harmonic as fourier_basis_harmonic
 from ._fourier import fourier_frequencies as fourier_frequencies
@@ -42,6 +44,8 @@ __all__ = [
     "apply_out_of_range",
     "chebyshev_lobatto_nodes",
     "expand_basis",
+    "expand_channels_first",
+    "piecewise_expansion",
     "fourier_basis",
     "fourier_basis_harmonic",
     "fourier_frequencies",

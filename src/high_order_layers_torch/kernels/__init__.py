@@ -1,15 +1,21 @@
 """Optional accelerated paths. Each has a pure-torch twin in :mod:`high_order_layers_torch.functional`
 that gives the same results, used whenever the accelerated one is unavailable."""
 
+from ._build import cpu_kernels_available as cpu_kernels_available
+from ._build import cpu_kernels_support as cpu_kernels_support
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._dispatch import gather_sum as gather_sum
 from ._dispatch import sum_contraction as sum_contraction
+from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
 from ._gather_cpu import fused_gather_available as fused_gather_available
 from ._gather_cpu import fused_gather_sum as fused_gather_sum
 from ._gather_cpu import fused_gather_supports as fused_gather_supports
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
+    "cpu_kernels_available",
+    "cpu_kernels_support",
+    "fused_piecewise_expansion",
     "fused_gather_available",
     "fused_gather_sum",
     "fused_gather_supports",

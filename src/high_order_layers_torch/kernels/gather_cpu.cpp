@@ -7,7 +7,7 @@
 // input, weight[:, i, :] (O x M), into a contiguous (M x O) buffer that stays in cache while every
 // sample of the batch reads it, and accumulates into its own copy of y (forward) or writes only
 // its own inputs' gradients (backward), so no two threads ever write the same memory.
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -86,22 +86,22 @@ void backward_kernel(const int64_t* start, const T* values, const T* weight, con
   });
 }
 
-void check(const torch::Tensor& start, const torch::Tensor& values, const torch::Tensor& weight) {
+void check(const at::Tensor& start, const at::Tensor& values, const at::Tensor& weight) {
   TORCH_CHECK(start.dim() == 2 && values.dim() == 3 && weight.dim() == 3, "gather_cpu: bad ranks");
   TORCH_CHECK(start.is_contiguous() && values.is_contiguous() && weight.is_contiguous(),
               "gather_cpu: inputs must be contiguous");
-  TORCH_CHECK(start.scalar_type() == torch::kLong, "gather_cpu: start must be int64");
+  TORCH_CHECK(start.scalar_type() == at::kLong, "gather_cpu: start must be int64");
   TORCH_CHECK(values.scalar_type() == weight.scalar_type(), "gather_cpu: dtype mismatch");
 }
 
 }  // namespace
 
 // start: (I, B) int64, values: (I, B, K), weight: (O, I, M) -> (B, O)
-torch::Tensor gather_forward(torch::Tensor start, torch::Tensor values, torch::Tensor weight) {
+at::Tensor gather_forward(at::Tensor start, at::Tensor values, at::Tensor weight) {
   check(start, values, weight);
   const int64_t I = values.size(0), B = values.size(1), K = values.size(2);
   const int64_t O = weight.size(0), M = weight.size(2);
-  auto partial = torch::zeros({at::get_num_threads(), B, O}, values.options());
+  auto partial = at::zeros({at::get_num_threads(), B, O}, values.options());
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "gather_forward", [&] {
     forward_kernel<scalar_t>(start.data_ptr<int64_t>(), values.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
                              partial.data_ptr<scalar_t>(), B, I, K, M, O);
@@ -110,23 +110,18 @@ torch::Tensor gather_forward(torch::Tensor start, torch::Tensor values, torch::T
 }
 
 // -> (grad_values (I, B, K), grad_weight (O, I, M))
-std::vector<torch::Tensor> gather_backward(torch::Tensor grad_out, torch::Tensor start, torch::Tensor values,
-                                           torch::Tensor weight) {
+std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor start, at::Tensor values,
+                                           at::Tensor weight) {
   check(start, values, weight);
   grad_out = grad_out.contiguous();
   const int64_t I = values.size(0), B = values.size(1), K = values.size(2);
   const int64_t O = weight.size(0), M = weight.size(2);
-  auto grad_values = torch::empty_like(values);
-  auto grad_weight = torch::empty_like(weight);
+  auto grad_values = at::empty_like(values);
+  auto grad_weight = at::empty_like(weight);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "gather_backward", [&] {
     backward_kernel<scalar_t>(start.data_ptr<int64_t>(), values.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
                               grad_out.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
                               grad_weight.data_ptr<scalar_t>(), B, I, K, M, O);
   });
   return {grad_values, grad_weight};
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &gather_forward, "fused gather contraction, forward (CPU)");
-  m.def("backward", &gather_backward, "fused gather contraction, backward (CPU)");
 }

@@ -9,7 +9,9 @@ How it is computed: every input element is evaluated in the basis and scattered 
 expansion ``(B, C * M, *spatial)`` (channel ``c * M + m`` holds basis function ``m`` of input
 channel ``c``; only ``num_active`` of each element's ``M`` values are non-zero), then a single
 ordinary convolution with the weight viewed as ``(out, in / groups * M, *kernel)`` sums the link
-functions over channels and kernel taps.
+functions over channels and kernel taps. For piecewise polynomials on the CPU the expansion (and
+the default clamp of the input) is one fused kernel pass, whose backward reads only the active
+entries of the expansion's gradient (:mod:`high_order_layers_torch.kernels`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_choice, check_int, check_positive_float
-from ..functional import OUT_OF_RANGE_POLICIES, chebyshev_polynomials
+from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, chebyshev_polynomials, expand_channels_first
+from ..kernels import cpu_kernels_support, fused_piecewise_expansion
 from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
@@ -44,32 +47,6 @@ def int_tuple(name: str, value: object, dims: int, *, minimum: int) -> tuple[int
     if len(value) != dims:
         raise ValueError(f"{name} must have {dims} entries (one per spatial dimension), got {tuple(value)}")
     return tuple(check_int(name, item, minimum=minimum) for item in value)
-
-
-def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, num_weights: int) -> Tensor:
-    """Scatter a basis evaluation into the dense channels-first expansion, in one pass.
-
-    The basis was evaluated on the ``(B, C * P)`` view of a ``(B, C, *spatial)`` input
-    (``P = prod(spatial)``). Output channel ``c * M + m`` holds weight ``m``'s basis value for
-    input channel ``c``, so a reshape of a ``(out, in, M, *kernel)`` weight to
-    ``(out, in * M, *kernel)`` lines up with it, and the result is already contiguous for the
-    convolution: the only full-size write is the zero fill plus the scatter of the active values
-    (a single transposing copy when every weight is active).
-
-    Shape:
-        start: ``(B, C * P)`` int64 or ``None``. values: ``(B, C * P, K)``.
-        Output: ``(B, C * M, P)``.
-    """
-    batch, _, active = values.shape
-    per_channel = values.reshape(batch, channels, -1, active).transpose(2, 3)  # (B, C, K, P)
-    if start is None:
-        return per_channel.reshape(batch, channels * active, -1)  # (B, C * M, P), K == M
-    positions = per_channel.shape[-1]
-    offsets = torch.arange(active, device=values.device).view(active, 1)
-    index = start.reshape(batch, channels, 1, positions) + offsets  # (B, C, K, P)
-    dense = values.new_zeros(batch, channels, num_weights, positions)
-    dense.scatter_(2, index, per_channel)
-    return dense.view(batch, channels * num_weights, positions)
 
 
 class _HighOrderConvBase(nn.Module):
@@ -162,16 +139,36 @@ class _HighOrderConvBase(nn.Module):
     def segments(self) -> int:
         return getattr(self.basis, "segments", 1)
 
-    def expand(self, x: Tensor) -> Tensor:
-        """The dense basis expansion (no input policy applied).
+    def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
+        """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
+        limited to ``[-1, 1]``). Piecewise polynomials on the CPU go through the fused kernel.
 
         Shape:
             ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
         """
         batch, channels = x.shape[:2]
-        start, values = self.basis(x.reshape(batch, -1))  # (B, C * P), (B, C * P, K)
-        dense = expand_channels_first(start, values, channels, self.basis.num_weights)  # (B, C * M, P)
+        basis = self.basis
+        if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
+            flat = x.reshape(batch, channels, -1)  # (B, C, P)
+            dense = fused_piecewise_expansion(flat, basis.n, basis.segments, basis.continuous, clamp=clamp)
+        else:
+            if clamp:
+                x = apply_out_of_range(x, "clamp")
+            start, values = basis(x.reshape(batch, -1))  # (B, C * P), (B, C * P, K)
+            dense = expand_channels_first(start, values, channels, basis.num_weights)  # (B, C * M, P)
         return dense.view(batch, -1, *x.shape[2:])
+
+    def _prepare_input_unless_fused(self, x: Tensor) -> tuple[Tensor, bool]:
+        """The input policy, or ``(x, True)`` where :meth:`expand` can apply it itself: the
+        default clamp, which commutes with padding (it acts on every element alone, and padding
+        adds zeros or copies), is fused into the expansion kernel."""
+        fuse = (
+            self.out_of_range == "clamp"
+            and self.periodicity is None
+            and isinstance(self.basis, PiecewisePolynomialBasis)
+            and cpu_kernels_support(x)
+        )
+        return (x, True) if fuse else (self.prepare_input(x), False)
 
     def _batched(self, x: Tensor) -> tuple[Tensor, bool]:
         if not isinstance(x, Tensor):
@@ -358,22 +355,22 @@ class HighOrderConvNd(_HighOrderConvBase):
                 pad += [self.padding[index]] * 2
         return tuple(pad)
 
-    def _expansion_and_weight(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments == 1:
-            # One polynomial per link: Chebyshev polynomials of x are the expansion as they stand
-            # (no scatter), and the change of basis moves onto the small weight tensor.
+    def _expansion_and_weight(self, x: Tensor, clamp: bool) -> tuple[Tensor, Tensor]:
+        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments == 1 and not clamp:
+            # One polynomial per link, no kernel: Chebyshev polynomials of x are the expansion as
+            # they stand (no scatter), and the change of basis moves onto the small weight tensor.
             dense = chebyshev_polynomials(x, self.basis.n, dim=2).flatten(1, 2)  # (B, C * n, *S)
             coefficients = self.weight.movedim(2, -1) @ self.basis.chebyshev_to_lagrange.t()
             return dense, coefficients.movedim(-1, 2)
-        return self.expand(x), self.weight
+        return self.expand(x, clamp=clamp), self.weight
 
     def forward(self, x: Tensor) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
-        x = self.prepare_input(x)
+        x, clamp = self._prepare_input_unless_fused(x)
         pad = self.input_padding()
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
-        dense, weight = self._expansion_and_weight(x)  # (B, C * M, *S_padded), (O, C / groups, M, *kernel)
+        dense, weight = self._expansion_and_weight(x, clamp)  # (B, C * M, *S_padded), (O, C / groups, M, *kernel)
         weight = weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
         if self.rescale_output:
             weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output

@@ -197,7 +197,8 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
     def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
         output_padding = self._output_padding(x.shape[2:], output_size)
-        dense = self.expand(self.prepare_input(x))  # (B, C * M, *S)
+        x, clamp = self._prepare_input_unless_fused(x)
+        dense = self.expand(x, clamp=clamp)  # (B, C * M, *S)
         weight = self.weight.flatten(0, 1)  # (C * M, O / groups, *kernel)
         conv_t = _CONV_TRANSPOSE[self.num_spatial_dims]
         bias = None if self.rescale_output else self.bias

@@ -1,0 +1,58 @@
+"""The fused CPU expansion kernel (``expand_cpu.cpp``) for piecewise-polynomial convolutions,
+and its autograd wrapper. Its pure-torch twin is
+:func:`~high_order_layers_torch.functional.piecewise_expansion`."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import Tensor
+
+from ..functional import chebyshev_lobatto_nodes, piecewise_expansion
+from ._build import cpu_kernels
+
+
+@functools.cache
+def _nodes(n: int) -> Tensor:
+    return chebyshev_lobatto_nodes(n, dtype=torch.float64)
+
+
+class _FusedExpansion(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.basis = (n, segments, continuous, clamp)
+        return cpu_kernels().expand_forward(x, _nodes(n), *_kernel_arguments(n, segments, continuous), clamp)
+
+    @staticmethod
+    def backward(ctx, grad_dense: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        n, segments, continuous, clamp = ctx.basis
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the pure-torch twin, whose backward is differentiable.
+            dense = piecewise_expansion(x, n, segments, continuous, clamp=clamp)
+            if dense.requires_grad:
+                (grad_x,) = torch.autograd.grad(dense, x, grad_dense, create_graph=True)
+            else:  # n = 1: piecewise constants do not depend on x differentiably
+                grad_x = torch.zeros_like(x)
+        else:
+            arguments = _kernel_arguments(n, segments, continuous)
+            grad_x = cpu_kernels().expand_backward(grad_dense, x, _nodes(n), *arguments, clamp)
+        return grad_x, None, None, None, None
+
+
+def _kernel_arguments(n: int, segments: int, continuous: bool) -> tuple[int, int, int]:
+    stride = n - 1 if continuous else n
+    return segments, stride, segments * stride + (1 if continuous else 0)
+
+
+def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False) -> Tensor:
+    """:func:`~high_order_layers_torch.functional.piecewise_expansion` through the compiled
+    kernel: one pass that writes the dense expansion, and a backward that reads only the active
+    entries of its gradient.
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * M, P)``.
+    """
+    return _FusedExpansion.apply(x.contiguous(), n, segments, continuous, clamp)
