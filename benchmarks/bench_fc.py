@@ -1,13 +1,16 @@
 """Speed and memory of the fully-connected layers against linear baselines timed in the same run.
 
-    python -m benchmarks.bench_fc [--quick] [--out results/bench_fc.md]
+    python -m benchmarks.bench_fc [--quick] [--repeats 20] [--system-allocator] [--out results/bench_fc.md]
 
 Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
 an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
 Every time is printed as a multiple of the floor ``nn.Linear(784 * 5, 128)`` (the multiply-adds of
-one active segment). Peak extra memory of one forward+backward, gradients included (high-water RSS minus RSS
-before the step, in a child process with a tuned allocator; Linux ``/proc``), is given relative
-to the floor's.
+one active segment) of the same shape, timed alternately with the case (the ratio is the median of
+per-pair ratios). The script restarts itself with glibc malloc set to keep freed memory (see
+``benchmarks/_timing.py``; ``--system-allocator`` keeps the defaults). Peak extra memory of one
+forward+backward, gradients included (high-water RSS minus RSS before the step, in a child
+process whose allocator returns large blocks on free; Linux ``/proc``), is given relative to the
+floor's.
 A scaling sweep follows: how cost grows with batch, width, n and segments.
 """
 
@@ -23,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import median_ms, peak_extra_mb
+from benchmarks._timing import allocator_note, interleaved_ms, median_ms, peak_extra_mb, reexec_with_steady_allocator
 from high_order_layers_torch.layers import high_order_fc_layers
 
 BATCH, IN, OUT, N = 1024, 784, 128, 5
@@ -105,7 +108,7 @@ def sweep_cases() -> list[dict]:
     return cases
 
 
-def measure_memory(cases: list[dict]) -> dict[str, float]:
+def memory_child_run(cases: list[dict]) -> dict[str, float]:
     """Peak extra MB of one forward+backward per case, in a child process whose allocator returns
     every block over 64 KiB to the system on free, so resident memory tracks live tensors."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
@@ -130,24 +133,43 @@ def memory_child(cases: list[dict]) -> None:
     print(json.dumps(result))
 
 
+def floor_case(case: dict) -> dict:
+    """The floor of the same batch, width and ``n`` as ``case``."""
+    return {"kind": "floor", **{key: case[key] for key in ("batch", "in", "out", "n") if key in case}}
+
+
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
-    floors: dict[tuple, tuple[float, float, float | None]] = {}
-    memory_mb = measure_memory(cases) if memory else {}
+    memory_mb = memory_child_run(cases) if memory else {}
+    floor_memory: dict[str, float | None] = {}
     for case in cases:
-        forward, forward_backward, _ = step_fns(case)
-        fwd = median_ms(forward, repeats)
-        fwd_bwd = median_ms(forward_backward, repeats)
+        floor = floor_case(case)
         mem = memory_mb.get(label(case))
-        shape = tuple(case.get(k) for k in ("batch", "in", "out", "n"))
         if case["kind"] == "floor":
-            floors[shape] = (fwd, fwd_bwd, mem)
-        floor = floors.get(shape) or floors[(None, None, None, None)]
-        rows.append({"case": label(case), "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "mem_mb": mem, "floor": floor})
+            forward, forward_backward, _ = step_fns(case)
+            fwd, fwd_bwd = median_ms(forward, repeats), median_ms(forward_backward, repeats)
+            ratios = (1.0, 1.0)
+            floor_memory[label(floor)] = mem
+        else:
+            forward, forward_backward, _ = step_fns(case)
+            floor_forward, floor_forward_backward, _ = step_fns(floor)
+            fwd, _, fwd_ratio = interleaved_ms(forward, floor_forward, repeats)
+            fwd_bwd, _, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_forward_backward, repeats)
+            ratios = (fwd_ratio, fwd_bwd_ratio)
+        base_mem = floor_memory.get(label(floor), memory_mb.get(label(floor)))
+        rows.append(
+            {
+                "case": label(case),
+                "fwd_ms": fwd,
+                "fwd_bwd_ms": fwd_bwd,
+                "ratios": ratios,
+                "mem_mb": mem,
+                "floor_mem": base_mem,
+            }
+        )
         print(
-            f"{label(case):45s} fwd {fwd:8.2f} ms ({fwd / floor[0]:5.2f}x)  "
-            f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd / floor[1]:5.2f}x)"
-            + (f"  mem {mem:7.1f} MB" if mem is not None else ""),
+            f"{label(case):45s} fwd {fwd:8.2f} ms ({ratios[0]:5.2f}x)  "
+            f"fwd+bwd {fwd_bwd:8.2f} ms ({ratios[1]:5.2f}x)" + (f"  mem {mem:7.1f} MB" if mem is not None else ""),
             flush=True,
         )
     return rows
@@ -159,12 +181,11 @@ def table(rows: list[dict]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        f_fwd, f_bwd, f_mem = r["floor"]
         mem = "" if r["mem_mb"] is None else f"{r['mem_mb']:.0f}"
-        mem_ratio = "" if r["mem_mb"] is None or not f_mem else f"{r['mem_mb'] / f_mem:.2f}"
+        mem_ratio = "" if r["mem_mb"] is None or not r["floor_mem"] else f"{r['mem_mb'] / r['floor_mem']:.2f}"
         lines.append(
-            f"| {r['case']} | {r['fwd_ms']:.2f} | {r['fwd_ms'] / f_fwd:.2f} | {r['fwd_bwd_ms']:.2f} | "
-            f"{r['fwd_bwd_ms'] / f_bwd:.2f} | {mem} | {mem_ratio} |"
+            f"| {r['case']} | {r['fwd_ms']:.2f} | {r['ratios'][0]:.2f} | {r['fwd_bwd_ms']:.2f} | "
+            f"{r['ratios'][1]:.2f} | {mem} | {mem_ratio} |"
         )
     return "\n".join(lines)
 
@@ -172,7 +193,10 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 repeats, no memory, no sweep: a smoke run")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
+    )
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
     parser.add_argument("--memory-cases", help=argparse.SUPPRESS)
@@ -180,11 +204,14 @@ def main() -> None:
     if args.memory_cases:
         memory_child(json.loads(args.memory_cases))
         return
+    reexec_with_steady_allocator(not args.system_allocator)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats
     report = [
         "## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, 2 threads)",
+        "",
+        f"Allocator: {allocator_note()}.",
         "",
         table(run(main_cases(), repeats, memory=not args.quick)),
     ]

@@ -35,7 +35,7 @@ def piecewise_layer(continuous: bool, n: int, segments: int, **options: object) 
     cls = PiecewisePolynomial if continuous else PiecewiseDiscontinuousPolynomial
     layer = cls(3, 2, n=n, segments=segments, dtype=F64, **options)
     with torch.no_grad():  # arbitrary node values, not the near-linear initialisation
-        layer.weight.uniform_(-1, 1)
+        layer.weight.copy_(torch.rand(layer.weight.shape, dtype=F64) * 2 - 1)  # drawn in (out, in, M) order
     return layer
 
 

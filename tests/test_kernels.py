@@ -1,64 +1,120 @@
-"""The fused CPU gather kernel against its pure-torch twins."""
+"""The fused CPU kernel for piecewise sum neurons against its pure-torch twins."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from high_order_layers_torch.functional import sum_neuron, sum_neuron_gather
-from high_order_layers_torch.kernels import fused_gather_available, fused_gather_sum, gather_sum
+from high_order_layers_torch.functional import piecewise_values, sum_neuron, sum_neuron_gather
+from high_order_layers_torch.kernels import fused_gather_available, fused_piecewise_gather, slab_major_weight
 from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
+from high_order_layers_torch.refine import Refine, refine_
 
-pytestmark = pytest.mark.skipif(not fused_gather_available(), reason="no C++ toolchain for the fused kernel")
+pytestmark = pytest.mark.skipif(not fused_gather_available(), reason="no C++ toolchain for the CPU kernels")
 
 
-def random_problem(batch: int, inputs: int, active: int, num_weights: int, outputs: int, dtype: torch.dtype):
-    weight = torch.randn(outputs, inputs, num_weights, dtype=dtype, requires_grad=True)
-    values = torch.randn(batch, inputs, active, dtype=dtype, requires_grad=True)
-    start = torch.randint(0, num_weights - active + 1, (batch, inputs))
-    return start, values, weight
+def num_weights(n: int, segments: int, continuous: bool) -> int:
+    return segments * (n - 1) + 1 if continuous else segments * n
+
+
+def graph_names(y: torch.Tensor) -> set[str]:
+    """Names of every autograd node behind ``y``."""
+    names, stack = set(), [y.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node.name() not in names:
+            names.add(node.name())
+            stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def reference(x, weight, n, segments, continuous, clamp):
+    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
+    return sum_neuron(start, values, weight)
+
+
+def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, slab_major=False, seed=0) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    scale = 2.4 if clamp else 2.0  # values outside [-1, 1] only where the clamp handles them
+    x = ((torch.rand(batch, inputs, dtype=dtype, generator=generator) - 0.5) * scale).requires_grad_()
+    weight = torch.randn(outputs, inputs, num_weights(n, segments, continuous), dtype=dtype, generator=generator)
+    weight = (slab_major_weight(weight) if slab_major else weight).requires_grad_()
+    grad = torch.randn(batch, outputs, dtype=dtype, generator=generator)
+    results = []
+    for fn in (fused_piecewise_gather, reference):
+        y = fn(x, weight, n, segments, continuous, clamp=clamp)
+        results.append((y, *torch.autograd.grad(y, (x, weight), grad, allow_unused=True, materialize_grads=True)))
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-11, "atol": 1e-11}
+    for fused, twin in zip(*results, strict=True):
+        torch.testing.assert_close(fused, twin, **tol)
+    if slab_major:  # the gradient comes in the weight's own layout, with no copy
+        assert results[0][2].stride() == weight.stride()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("clamp", [False, True])
 @pytest.mark.parametrize(
-    ("batch", "inputs", "active", "num_weights", "outputs"),
+    ("batch", "inputs", "outputs", "n", "segments", "continuous"),
     [
-        (1, 1, 1, 1, 1),
-        (7, 5, 3, 20, 4),
-        (33, 17, 5, 257, 9),
-        (64, 3, 2, 2, 130),
+        (1, 1, 1, 2, 1, True),
+        (7, 5, 3, 3, 4, True),
+        (33, 17, 130, 5, 16, False),
+        (64, 3, 64, 1, 3, True),
+        (64, 3, 64, 1, 3, False),
+        (5, 4, 70, 6, 1, True),
+        (10, 6, 129, 4, 64, True),
+        (9, 3, 20, 10, 3, False),  # more nodes than the unrolled kernels handle
     ],
 )
-def test_fused_matches_embedding_bag_and_dense(batch, inputs, active, num_weights, outputs, dtype) -> None:
-    start, values, weight = random_problem(batch, inputs, active, num_weights, outputs, dtype)
-    grad = torch.randn(batch, outputs, dtype=dtype)
-    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
-    results = []
-    for fn in (fused_gather_sum, sum_neuron_gather, sum_neuron):
-        y = fn(start, values, weight)
-        gv, gw = torch.autograd.grad(y, (values, weight), grad)
-        results.append((y, gv, gw))
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            torch.testing.assert_close(a, b, **tol)
+def test_fused_matches_the_twin(batch, inputs, outputs, n, segments, continuous, clamp, dtype) -> None:
+    compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype)
+    compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, slab_major=True)
 
 
-def test_fused_gradcheck() -> None:
-    start, values, weight = random_problem(6, 4, 3, 11, 5, torch.float64)
-    assert torch.autograd.gradcheck(lambda v, w: fused_gather_sum(start, v, w), (values, weight))
+@settings(max_examples=30, deadline=None)
+@given(
+    batch=st.integers(1, 40),
+    inputs=st.integers(1, 6),
+    outputs=st.integers(1, 70),
+    n=st.integers(1, 9),
+    segments=st.integers(1, 12),
+    continuous=st.booleans(),
+    clamp=st.booleans(),
+    slab_major=st.booleans(),
+)
+def test_fused_property(batch, inputs, outputs, n, segments, continuous, clamp, slab_major) -> None:
+    compare(batch, inputs, outputs, n, segments, continuous, clamp, torch.float64, slab_major=slab_major, seed=batch)
 
 
-def test_all_weights_active_without_start() -> None:
-    _, values, weight = random_problem(5, 3, 4, 4, 2, torch.float64)
-    torch.testing.assert_close(fused_gather_sum(None, values, weight), sum_neuron(None, values, weight))
-
-
-def test_gather_sum_falls_back_for_unsupported_dtypes() -> None:
-    start, values, weight = random_problem(4, 3, 2, 6, 2, torch.float64)
-    values16, weight16 = values.detach().bfloat16(), weight.detach().bfloat16()
+def test_embedding_bag_twin_agrees() -> None:
+    x = torch.rand(11, 4, dtype=torch.float64) * 2 - 1
+    weight = torch.randn(3, 4, num_weights(4, 5, True), dtype=torch.float64)
+    start, values = piecewise_values(x, 4, 5, True)
     torch.testing.assert_close(
-        gather_sum(start, values16, weight16), sum_neuron_gather(start, values16, weight16), rtol=0, atol=0
+        fused_piecewise_gather(x, weight, 4, 5, True), sum_neuron_gather(start, values, weight), rtol=0, atol=1e-12
     )
+
+
+def test_fused_gradcheck_and_gradgradcheck() -> None:
+    x = (torch.rand(6, 4, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    weight = slab_major_weight(torch.randn(5, 4, num_weights(3, 4, True), dtype=torch.float64)).requires_grad_()
+
+    def fn(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return fused_piecewise_gather(v, w, 3, 4, True, clamp=True)
+
+    assert torch.autograd.gradcheck(fn, (x, weight))
+    assert torch.autograd.gradgradcheck(fn, (x, weight))
+
+
+def test_nan_propagates_and_clamp_passes_no_gradient() -> None:
+    x = torch.tensor([[float("nan"), 0.3], [2.0, -3.0]], dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(2, 2, num_weights(3, 2, True), dtype=torch.float64)
+    y = fused_piecewise_gather(x, weight, 3, 2, True, clamp=True)
+    assert y[0].isnan().all() and not y[1].isnan().any()
+    (grad,) = torch.autograd.grad(y[1].sum(), x)
+    assert torch.equal(grad[1], torch.zeros(2, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("cls", [PiecewisePolynomial, PiecewiseDiscontinuousPolynomial])
@@ -66,12 +122,29 @@ def test_layers_with_many_segments_use_the_kernel_and_agree_with_dense(cls) -> N
     layer = cls(6, 3, n=4, segments=64, dtype=torch.float64)
     x = (torch.rand(10, 6, dtype=torch.float64) * 2 - 1).requires_grad_()
     y_auto = layer(x)
+    assert "_FusedPiecewiseGatherBackward" in graph_names(y_auto)
     (gx_auto,) = torch.autograd.grad(y_auto.sum(), x)
     layer.contraction = "dense"
     y_dense = layer(x)
     (gx_dense,) = torch.autograd.grad(y_dense.sum(), x)
     torch.testing.assert_close(y_auto, y_dense, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx_auto, gx_dense, rtol=0, atol=1e-12)
+
+
+def test_piecewise_layers_store_one_slab_per_input_and_keep_it() -> None:
+    layer = PiecewisePolynomial(5, 3, n=3, segments=4)
+    assert layer.weight.shape == (3, 5, 9)
+    assert layer.weight.permute(1, 2, 0).is_contiguous()
+    layer(torch.rand(2, 5)).sum().backward()
+    assert layer.weight.grad.stride() == layer.weight.stride()
+    assert layer.double().weight.permute(1, 2, 0).is_contiguous()
+    refine_(layer, Refine(segments=8))
+    assert layer.weight.shape == (3, 5, 17) and layer.weight.permute(1, 2, 0).is_contiguous()
+    # state dicts load into either layout
+    fresh = PiecewisePolynomial(5, 3, n=3, segments=8, dtype=torch.float64)
+    fresh.load_state_dict(layer.state_dict())
+    x = torch.rand(4, 5, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), layer(x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("cls", [PiecewisePolynomial, PiecewiseDiscontinuousPolynomial])
@@ -86,8 +159,3 @@ def test_second_derivatives_through_the_kernel_match_dense(cls) -> None:
         results.append((first, second_x, second_w))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
-
-
-def test_fused_gradgradcheck() -> None:
-    start, values, weight = random_problem(4, 3, 3, 9, 2, torch.float64)
-    assert torch.autograd.gradgradcheck(lambda v, w: fused_gather_sum(start, v, w), (values, weight))

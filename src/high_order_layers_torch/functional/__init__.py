@@ -12,6 +12,7 @@ from ._contract import sum_neuron_chebyshev as sum_neuron_chebyshev
 from ._contract import sum_neuron_gather as sum_neuron_gather
 from ._expansion import expand_channels_first as expand_channels_first
 from ._expansion import piecewise_expansion as piecewise_expansion
+from ._expansion import piecewise_values as piecewise_values
 from ._fourier import fourier_basis as fourier_basis
 from ._fourier import fourier_basis_harmonic as fourier_basis_harmonic
 from ._fourier import fourier_frequencies as fourier_frequencies
@@ -46,6 +47,7 @@ __all__ = [
     "expand_basis",
     "expand_channels_first",
     "piecewise_expansion",
+    "piecewise_values",
     "fourier_basis",
     "fourier_basis_harmonic",
     "fourier_frequencies",

@@ -35,27 +35,38 @@ def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, n
     return dense.view(batch, channels * num_weights, positions)
 
 
-def piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False) -> Tensor:
-    """The channels-first expansion of ``x`` in piecewise Lagrange polynomials (``n`` CGL nodes
-    on each of ``segments`` equal pieces of ``[-1, 1]``), in the product form.
+def piecewise_values(
+    x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False
+) -> tuple[Tensor | None, Tensor]:
+    """Piecewise Lagrange basis values of ``x`` in the product form: the offset of each value's
+    first active weight and its ``n`` active basis values (``n`` CGL nodes on each of
+    ``segments`` equal pieces of ``[-1, 1]``). With ``clamp``, ``x`` is first limited to
+    ``[-1, 1]``. The reference the fused CPU kernels are tested against, and what their backward
+    differentiates when a graph of the gradient is wanted.
 
-    With ``clamp``, ``x`` is first limited to ``[-1, 1]``. This is the reference the fused CPU
-    kernel is tested against, and what its backward differentiates when a graph of the gradient
-    is wanted.
+    Shape:
+        x: any shape ``(*)``. Output: ``(start (*) int64 or None for one piece, values (*, n))``.
+    """
+    if clamp:
+        x = x.clamp(-1, 1)
+    nodes = chebyshev_lobatto_nodes(n, dtype=torch.float64)
+    inverse_denominators = lagrange_inverse_denominators(nodes)
+    piece, t = locate_segments(x, segments)
+    values = lagrange_basis(t, nodes.to(x), inverse_denominators.to(x))
+    stride = n - 1 if continuous else n
+    return (None if segments == 1 else piece * stride), values
+
+
+def piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False) -> Tensor:
+    """The channels-first expansion of ``x`` in piecewise Lagrange polynomials
+    (:func:`piecewise_values`), as the convolutions use it.
 
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * M, P)``, ``M = segments * (n - 1) + 1`` if
         ``continuous`` else ``segments * n``.
     """
     batch, channels, _ = x.shape
-    if clamp:
-        x = x.clamp(-1, 1)
-    nodes = chebyshev_lobatto_nodes(n, dtype=torch.float64)
-    inverse_denominators = lagrange_inverse_denominators(nodes)
-    flat = x.reshape(batch, -1)  # (B, C * P)
+    start, values = piecewise_values(x.reshape(batch, -1), n, segments, continuous, clamp=clamp)
     stride = n - 1 if continuous else n
     num_weights = segments * stride + (1 if continuous else 0)
-    piece, t = locate_segments(flat, segments)
-    values = lagrange_basis(t, nodes.to(x), inverse_denominators.to(x))  # (B, C * P, n)
-    start = None if num_weights == n else piece * stride
     return expand_channels_first(start, values, channels, num_weights)

@@ -4,12 +4,12 @@ that gives the same results, used whenever the accelerated one is unavailable.""
 from ._build import cpu_kernels_available as cpu_kernels_available
 from ._build import cpu_kernels_support as cpu_kernels_support
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
-from ._dispatch import gather_sum as gather_sum
 from ._dispatch import sum_contraction as sum_contraction
 from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
 from ._gather_cpu import fused_gather_available as fused_gather_available
-from ._gather_cpu import fused_gather_sum as fused_gather_sum
 from ._gather_cpu import fused_gather_supports as fused_gather_supports
+from ._gather_cpu import fused_piecewise_gather as fused_piecewise_gather
+from ._gather_cpu import slab_major_weight as slab_major_weight
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
@@ -17,8 +17,8 @@ __all__ = [
     "cpu_kernels_support",
     "fused_piecewise_expansion",
     "fused_gather_available",
-    "fused_gather_sum",
+    "fused_piecewise_gather",
+    "slab_major_weight",
     "fused_gather_supports",
-    "gather_sum",
     "sum_contraction",
 ]

@@ -9,6 +9,7 @@ its pure-torch twin, which gives the same results.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import warnings
@@ -20,6 +21,17 @@ from torch import Tensor
 
 _HERE = Path(__file__).parent
 _SOURCES = ("gather_cpu.cpp", "expand_cpu.cpp", "bindings.cpp")
+_HEADERS = ("piecewise_basis.h",)
+
+
+def _sources_digest() -> str:
+    """A digest of every kernel file. PyTorch's builder rebuilds when a source or a flag changes
+    but not when only a header does; passing this as a flag closes that gap."""
+    digest = hashlib.sha256()
+    for name in (*_SOURCES, *_HEADERS):
+        digest.update((_HERE / name).read_bytes())
+    return digest.hexdigest()[:16]
+
 
 #: Vector instructions to compile for, by ``torch.backends.cpu.get_cpu_capability()``.
 _ISA_FLAGS = {
@@ -45,7 +57,13 @@ def cpu_kernels() -> ModuleType | None:
             sources=[str(_HERE / source) for source in _SOURCES],
             # -fno-trapping-math lets GCC vectorise comparisons and selects; results are unchanged
             # (floating-point exceptions are never unmasked here).
-            extra_cflags=["-O3", "-fno-trapping-math", "-fopenmp", *_ISA_FLAGS.get(capability, [])],
+            extra_cflags=[
+                "-O3",
+                "-fno-trapping-math",
+                "-fopenmp",
+                *_ISA_FLAGS.get(capability, []),
+                f"-DHIGH_ORDER_LAYERS_SOURCES={_sources_digest()}",
+            ],
             extra_ldflags=["-fopenmp"],
             verbose=False,
         )

@@ -1,11 +1,11 @@
-"""Choosing between the dense and gather contractions, and the fastest gather available."""
+"""Choosing between the dense and gather contractions."""
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from ..functional import choose_contraction, sum_neuron_gather
-from ._gather_cpu import fused_gather_sum, fused_gather_supports
+from ..functional import choose_contraction
+from ._gather_cpu import fused_gather_supports
 
 #: With the fused CPU kernel, gathering beats the dense GEMM from a few weights per active one
 #: (measured: ``benchmarks/bench_fc.py``); without it, see ``functional.GATHER_MIN_RATIO``.
@@ -20,15 +20,3 @@ def sum_contraction(num_weights: int, num_active: int, contraction: str, weight:
     if contraction == "auto" and num_weights >= FUSED_GATHER_MIN_RATIO * num_active and fused_gather_supports(weight):
         return "gather"
     return choose_contraction(num_weights, num_active, contraction)
-
-
-def gather_sum(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
-    """The sum neuron by gathering: the fused kernel where it applies, else ``embedding_bag``.
-
-    Shape:
-        start: ``(B, I)`` or ``None``. values: ``(B, I, K)``. weight: ``(O, I, M)``.
-        Output: ``(B, O)``.
-    """
-    if fused_gather_supports(weight):
-        return fused_gather_sum(start, values, weight)
-    return sum_neuron_gather(start, values, weight)

@@ -14,7 +14,8 @@ from ._build import cpu_kernels
 
 
 @functools.cache
-def _nodes(n: int) -> Tensor:
+def local_nodes(n: int) -> Tensor:
+    """The ``n`` CGL nodes of a piece, in float64, as the kernels take them."""
     return chebyshev_lobatto_nodes(n, dtype=torch.float64)
 
 
@@ -23,7 +24,7 @@ class _FusedExpansion(torch.autograd.Function):
     def forward(ctx, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.basis = (n, segments, continuous, clamp)
-        return cpu_kernels().expand_forward(x, _nodes(n), *_kernel_arguments(n, segments, continuous), clamp)
+        return cpu_kernels().expand_forward(x, local_nodes(n), *kernel_basis_arguments(n, segments, continuous), clamp)
 
     @staticmethod
     def backward(ctx, grad_dense: Tensor):  # type: ignore[override]
@@ -37,12 +38,13 @@ class _FusedExpansion(torch.autograd.Function):
             else:  # n = 1: piecewise constants do not depend on x differentiably
                 grad_x = torch.zeros_like(x)
         else:
-            arguments = _kernel_arguments(n, segments, continuous)
-            grad_x = cpu_kernels().expand_backward(grad_dense, x, _nodes(n), *arguments, clamp)
+            arguments = kernel_basis_arguments(n, segments, continuous)
+            grad_x = cpu_kernels().expand_backward(grad_dense, x, local_nodes(n), *arguments, clamp)
         return grad_x, None, None, None, None
 
 
-def _kernel_arguments(n: int, segments: int, continuous: bool) -> tuple[int, int, int]:
+def kernel_basis_arguments(n: int, segments: int, continuous: bool) -> tuple[int, int, int]:
+    """``(segments, stride, num_weights)``: a piecewise basis as the kernels take it."""
     stride = n - 1 if continuous else n
     return segments, stride, segments * stride + (1 if continuous else 0)
 

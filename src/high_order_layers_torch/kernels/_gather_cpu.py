@@ -1,7 +1,8 @@
-"""The fused CPU gather kernel (``gather_cpu.cpp``) and its autograd wrapper.
+"""The fused CPU kernel for piecewise sum neurons (``gather_cpu.cpp``): basis evaluation and
+gather contraction in one pass, and its autograd wrapper.
 
-Where the kernels cannot be built (see :mod:`._build`), the layers use the pure-torch gather
-(``embedding_bag``), which gives the same results.
+Where the kernels cannot be built (see :mod:`._build`), the layers evaluate the basis in torch
+and gather with ``embedding_bag``, which gives the same results.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..functional import link_values_gather
+from ..functional import link_values_gather, piecewise_values
 from ._build import cpu_kernels, cpu_kernels_available, cpu_kernels_support
+from ._expand_cpu import kernel_basis_arguments, local_nodes
 
 
 def fused_gather_available() -> bool:
@@ -24,38 +26,57 @@ def fused_gather_supports(weight: Tensor) -> bool:
     return cpu_kernels_support(weight)
 
 
-class _FusedGather(torch.autograd.Function):
+class _FusedPiecewiseGather(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, start_ib: Tensor, values_ibk: Tensor, weight: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(start_ib, values_ibk, weight)
-        return cpu_kernels().gather_forward(start_ib, values_ibk, weight)
+    def forward(ctx, x_ib: Tensor, slabs: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x_ib, slabs)
+        ctx.basis = (n, segments, continuous, clamp)
+        segments, stride, _ = kernel_basis_arguments(n, segments, continuous)
+        return cpu_kernels().gather_forward(x_ib, slabs, local_nodes(n), segments, stride, clamp)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        start_ib, values_ibk, weight = ctx.saved_tensors
+        x_ib, slabs = ctx.saved_tensors
+        n, segments, continuous, clamp = ctx.basis
         if torch.is_grad_enabled():
             # create_graph=True (higher derivatives, e.g. physics-informed losses): differentiate
             # the pure-torch twin, whose backward is itself differentiable.
-            links = link_values_gather(start_ib.t(), values_ibk.transpose(0, 1), weight)  # (B, O, I)
-            grad_values, grad_weight = torch.autograd.grad(
-                links.sum(-1), (values_ibk, weight), grad_out, create_graph=True
+            wanted = [tensor for tensor, need in zip((x_ib, slabs), ctx.needs_input_grad[:2], strict=True) if need]
+            start, values = piecewise_values(x_ib.t(), n, segments, continuous, clamp=clamp)  # (B, I), (B, I, K)
+            y = link_values_gather(start, values, slabs.permute(2, 0, 1)).sum(-1)  # (B, O)
+            grads = iter(
+                torch.autograd.grad(y, wanted, grad_out, create_graph=True, allow_unused=True, materialize_grads=True)
             )
-            return None, grad_values, grad_weight
-        grad_values, grad_weight = cpu_kernels().gather_backward(grad_out, start_ib, values_ibk, weight)
-        return None, grad_values, grad_weight
+            grad_x = next(grads) if ctx.needs_input_grad[0] else None
+            grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
+            return grad_x, grad_slabs, None, None, None, None
+        _, stride, _ = kernel_basis_arguments(n, segments, continuous)
+        grad_x, grad_slabs = cpu_kernels().gather_backward(
+            grad_out, x_ib, slabs, local_nodes(n), segments, stride, clamp
+        )
+        return grad_x, grad_slabs, None, None, None, None
 
 
-def fused_gather_sum(start: Tensor | None, values: Tensor, weight: Tensor) -> Tensor:
-    """:func:`~high_order_layers_torch.functional.sum_neuron_gather` through the compiled kernel.
+def fused_piecewise_gather(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False
+) -> Tensor:
+    """The sum neuron of a piecewise-polynomial layer through the compiled kernel: the basis is
+    evaluated inside the contraction, and only the ``n`` active weights of each link are read.
+
+    Equal to :func:`~high_order_layers_torch.functional.sum_neuron` on
+    :func:`~high_order_layers_torch.functional.piecewise_values` of ``x``. The kernel reads the
+    weight as one ``(M, O)`` slab per input: a weight stored that way
+    (:func:`slab_major_weight`) is used as it is, any other layout is copied first.
 
     Shape:
-        start: ``(B, I)`` or ``None``. values: ``(B, I, K)``. weight: ``(O, I, M)``.
-        Output: ``(B, O)``.
+        x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
     """
-    batch, inputs, _ = values.shape
-    values = values.to(weight.dtype)
-    if start is None:
-        start = torch.zeros(batch, inputs, dtype=torch.long, device=values.device)
-    start_ib = start.t().contiguous()  # (I, B)
-    values_ibk = values.transpose(0, 1).contiguous()  # (I, B, K)
-    return _FusedGather.apply(start_ib, values_ibk, weight.contiguous())
+    x_ib = x.to(weight.dtype).t().contiguous()  # (I, B): one input's batch is contiguous
+    slabs = weight.permute(1, 2, 0).contiguous()  # (I, M, O): free for a slab-major weight
+    return _FusedPiecewiseGather.apply(x_ib, slabs, n, segments, continuous, clamp)
+
+
+def slab_major_weight(weight: Tensor) -> Tensor:
+    """``weight`` ``(O, I, M)`` with the same values, stored as ``(I, M, O)``: the layout the
+    fused kernel reads (and writes the gradient in) without copying."""
+    return weight.permute(1, 2, 0).contiguous().permute(2, 0, 1)

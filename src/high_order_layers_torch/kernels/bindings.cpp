@@ -3,16 +3,18 @@
 
 #include <vector>
 
-at::Tensor gather_forward(at::Tensor start, at::Tensor values, at::Tensor weight);
-std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor start, at::Tensor values, at::Tensor weight);
+at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments, int64_t stride,
+                          bool clamp);
+std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
+                                        int64_t segments, int64_t stride, bool clamp);
 at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride, int64_t num_weights,
                           bool clamp);
 at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride,
                            int64_t num_weights, bool clamp);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("gather_forward", &gather_forward, "fused gather contraction, forward (CPU)");
-  m.def("gather_backward", &gather_backward, "fused gather contraction, backward (CPU)");
+  m.def("gather_forward", &gather_forward, "fused piecewise basis and gather contraction, forward (CPU)");
+  m.def("gather_backward", &gather_backward, "fused piecewise basis and gather contraction, backward (CPU)");
   m.def("expand_forward", &expand_forward, "fused piecewise basis expansion, forward (CPU)");
   m.def("expand_backward", &expand_backward, "fused piecewise basis expansion, backward (CPU)");
 }

@@ -11,73 +11,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <limits>
 #include <vector>
+
+#include "piecewise_basis.h"
 
 namespace {
 
-struct Basis {
-  int64_t segments, stride, K, M;
-  bool clamp;
-};
-
-// Piece offsets and local coordinates of one row, exactly as functional.locate_segments
-// computes them (after the optional clamp, which keeps NaN). Branch-free, and with the floor
-// taken by truncating the already limited value (equal there, and unlike std::floor, GCC
-// vectorises it), so the loop vectorises.
-template <typename T>
-void locate_row(const T* __restrict x, int64_t P, const Basis& basis, int32_t* __restrict start, T* __restrict t) {
-  const T half_segments = T(0.5 * basis.segments), last = T(basis.segments - 1);
-  const T infinity = std::numeric_limits<T>::infinity();
-  const T low = basis.clamp ? T(-1) : -infinity, high = basis.clamp ? T(1) : infinity;
-  const int32_t stride = static_cast<int32_t>(basis.stride);
-#pragma omp simd
-  for (int64_t p = 0; p < P; ++p) {
-    T value = x[p];
-    value = value < low ? low : (value > high ? high : value);
-    const T scaled = (value + T(1)) * half_segments;
-    const T limited = scaled > T(0) ? (scaled < last ? scaled : last) : T(0);  // NaN -> 0
-    const int32_t piece = static_cast<int32_t>(limited);
-    t[p] = (scaled - T(piece)) * T(2) - T(1);  // NaN stays NaN
-    start[p] = piece * stride;
-  }
-}
-
-// The K Lagrange basis polynomials in product form, phi_k(t) = w_k prod_{j != k} (t - node_j)
-// (w: barycentric weights), or with `derivative` their derivatives, accumulated as dual numbers.
-// Output: phi[k * P + p]; `slope` is scratch of the same size.
-template <typename T>
-void lagrange_row(const T* t, int64_t P, int64_t K, const T* nodes, const T* weights, bool derivative, T* phi,
-                  T* slope) {
-  for (int64_t k = 0; k < K; ++k) {
-    T* value = phi + k * P;
-    T* dvalue = slope + k * P;
-    const T w = weights[k];
-#pragma omp simd
-    for (int64_t p = 0; p < P; ++p) {
-      value[p] = w;
-      dvalue[p] = T(0);
-    }
-    for (int64_t j = 0; j < K; ++j) {
-      if (j == k) continue;
-      const T node = nodes[j];
-      if (derivative) {
-#pragma omp simd
-        for (int64_t p = 0; p < P; ++p) {
-          const T factor = t[p] - node;
-          dvalue[p] = dvalue[p] * factor + value[p];
-          value[p] *= factor;
-        }
-      } else {
-#pragma omp simd
-        for (int64_t p = 0; p < P; ++p) value[p] *= t[p] - node;
-      }
-    }
-    if (derivative) std::copy(dvalue, dvalue + P, value);
-  }
-}
+using namespace high_order_layers;
 
 template <typename T>
 void forward_kernel(const T* x, T* dense, int64_t rows, int64_t P, const Basis& basis, const T* nodes,
@@ -142,31 +82,10 @@ void backward_kernel(const T* grad_dense, const T* x, T* grad_x, int64_t rows, i
   });
 }
 
-Basis make_basis(const at::Tensor& x, const at::Tensor& nodes, int64_t segments, int64_t stride, int64_t num_weights,
-                 bool clamp) {
+Basis checked_basis(const at::Tensor& x, const at::Tensor& nodes, int64_t segments, int64_t stride,
+                    int64_t num_weights, bool clamp) {
   TORCH_CHECK(x.dim() == 3 && x.is_contiguous(), "expand_cpu: x must be a contiguous (B, C, P) tensor");
-  TORCH_CHECK(nodes.dim() == 1 && nodes.scalar_type() == at::kDouble, "expand_cpu: nodes must be float64 (K,)");
-  const int64_t K = nodes.size(0);
-  TORCH_CHECK(segments >= 1 && K >= 1 && (segments - 1) * stride + K == num_weights,
-              "expand_cpu: inconsistent basis sizes");
-  TORCH_CHECK(num_weights * x.size(2) < (int64_t(1) << 31), "expand_cpu: a channel's expansion exceeds 2^31 entries");
-  return Basis{segments, stride, K, num_weights, clamp};
-}
-
-// Barycentric weights 1 / prod_{j != k} (node_k - node_j), in double, then cast to T.
-std::vector<double> barycentric_weights(const at::Tensor& nodes) {
-  const double* node = nodes.data_ptr<double>();
-  const int64_t K = nodes.size(0);
-  std::vector<double> weights(K, 1.0);
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t j = 0; j < K; ++j)
-      if (j != k) weights[k] /= node[k] - node[j];
-  return weights;
-}
-
-template <typename T>
-std::vector<T> cast(const double* values, int64_t count) {
-  return std::vector<T>(values, values + count);
+  return make_basis(nodes.size(0), segments, stride, num_weights, clamp);
 }
 
 }  // namespace
@@ -174,15 +93,13 @@ std::vector<T> cast(const double* values, int64_t count) {
 // x: (B, C, P), nodes: (K,) float64 local nodes -> (B, C * M, P)
 at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride, int64_t num_weights,
                           bool clamp) {
-  const Basis basis = make_basis(x, nodes, segments, stride, num_weights, clamp);
+  const Basis basis = checked_basis(x, nodes, segments, stride, num_weights, clamp);
   const int64_t B = x.size(0), C = x.size(1), P = x.size(2);
   auto dense = at::empty({B, C * basis.M, P}, x.options());
-  const std::vector<double> weights = barycentric_weights(nodes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "expand_forward", [&] {
-    const auto node = cast<scalar_t>(nodes.data_ptr<double>(), basis.K);
-    const auto weight = cast<scalar_t>(weights.data(), basis.K);
-    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), dense.data_ptr<scalar_t>(), B * C, P, basis, node.data(),
-                             weight.data());
+    const Nodes<scalar_t> local(nodes);
+    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), dense.data_ptr<scalar_t>(), B * C, P, basis, local.nodes.data(),
+                             local.weights.data());
   });
   return dense;
 }
@@ -190,17 +107,15 @@ at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int6
 // grad_dense: (B, C * M, P), x: (B, C, P) -> grad_x (B, C, P)
 at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride,
                            int64_t num_weights, bool clamp) {
-  const Basis basis = make_basis(x, nodes, segments, stride, num_weights, clamp);
+  const Basis basis = checked_basis(x, nodes, segments, stride, num_weights, clamp);
   grad_dense = grad_dense.contiguous();
   const int64_t B = x.size(0), C = x.size(1), P = x.size(2);
   TORCH_CHECK(grad_dense.sizes() == at::IntArrayRef({B, C * basis.M, P}), "expand_cpu: bad gradient shape");
   auto grad_x = at::empty_like(x);
-  const std::vector<double> weights = barycentric_weights(nodes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "expand_backward", [&] {
-    const auto node = cast<scalar_t>(nodes.data_ptr<double>(), basis.K);
-    const auto weight = cast<scalar_t>(weights.data(), basis.K);
+    const Nodes<scalar_t> local(nodes);
     backward_kernel<scalar_t>(grad_dense.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(),
-                              B * C, P, basis, node.data(), weight.data());
+                              B * C, P, basis, local.nodes.data(), local.weights.data());
   });
   return grad_x;
 }

@@ -1,127 +1,334 @@
-// Fused gather contraction for piecewise layers on the CPU: forward and backward.
+// Fused basis evaluation and gather contraction for piecewise layers on the CPU: forward and
+// backward.
 //
-//   y[b, o] = sum_i sum_k values[i, b, k] * weight[o, i, start[i, b] + k]
+//   y[b, o] = sum_i sum_k phi_k(t[i, b]) * weight[i, start[i, b] + k, o]
 //
-// Only the K active weights of each link are read, so the cost is B * I * K * O whatever the
-// number of segments. Work is split over inputs i: each thread copies the weight slab of one
-// input, weight[:, i, :] (O x M), into a contiguous (M x O) buffer that stays in cache while every
-// sample of the batch reads it, and accumulates into its own copy of y (forward) or writes only
-// its own inputs' gradients (backward), so no two threads ever write the same memory.
+// computed from the inputs x[i, b] (transposed, so one input's batch is contiguous) and the
+// weight laid out as one contiguous (M x O) slab per input. The pieces and Lagrange values of an
+// input are computed where they are used, and only the K active weight rows of each link are
+// read, so the cost is B * I * K * O whatever the number of segments and no (B, I, K) temporary
+// is stored. Work is split over inputs: a thread reads one input's slab while the whole batch
+// uses it (it stays in cache) and accumulates into its own copy of y (forward) or writes only its
+// own inputs' gradients (backward), so no two threads write the same memory.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "piecewise_basis.h"
+
 namespace {
 
+using namespace high_order_layers;
+
+// One vector register's worth of T (GCC/Clang vector extension; lowered to whatever vector
+// instructions the build targets, so the same code serves AVX-512, AVX2 and plain SSE).
 template <typename T>
-void load_slab(const T* weight, int64_t i, int64_t I, int64_t M, int64_t O, T* slab) {
-  // slab[m * O + o] = weight[o, i, m]
-  for (int64_t o = 0; o < O; ++o) {
-    const T* src = weight + (o * I + i) * M;
-    for (int64_t m = 0; m < M; ++m) slab[m * O + o] = src[m];
+struct Lanes {
+  typedef T vec __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
+  static constexpr int64_t size = 64 / sizeof(T);
+};
+
+template <typename T>
+inline typename Lanes<T>::vec load(const T* p) {
+  return *reinterpret_cast<const typename Lanes<T>::vec*>(p);
+}
+
+template <typename T>
+inline void store(T* p, typename Lanes<T>::vec v) {
+  *reinterpret_cast<typename Lanes<T>::vec*>(p) = v;
+}
+
+template <typename T>
+inline T horizontal_sum(typename Lanes<T>::vec v) {
+  // halve the vector until four lanes remain (compiles to extracts and vector adds)
+  typedef T half __attribute__((vector_size(32)));
+  typedef T quarter __attribute__((vector_size(16)));
+  half low, high;
+  __builtin_memcpy(&low, &v, sizeof(half));
+  __builtin_memcpy(&high, reinterpret_cast<const char*>(&v) + sizeof(half), sizeof(half));
+  const half h = low + high;
+  quarter a, b;
+  __builtin_memcpy(&a, &h, sizeof(quarter));
+  __builtin_memcpy(&b, reinterpret_cast<const char*>(&h) + sizeof(quarter), sizeof(quarter));
+  const quarter q = a + b;
+  T sum = T(0);
+  for (int64_t j = 0; j < int64_t(sizeof(quarter) / sizeof(T)); ++j) sum += q[j];
+  return sum;
+}
+
+// y[o] += sum_k phi[k * phi_stride] * w[k * O + o] for o < O, four vector registers of y at a
+// time held in registers while the K weight rows are added in.
+template <typename T>
+inline void accumulate_link(T* __restrict y, const T* __restrict w, const T* phi, int64_t phi_stride, int64_t K,
+                            int64_t O) {
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  int64_t o = 0;
+  for (; o + 4 * L <= O; o += 4 * L) {
+    V a0 = load(y + o), a1 = load(y + o + L), a2 = load(y + o + 2 * L), a3 = load(y + o + 3 * L);
+    for (int64_t k = 0; k < K; ++k) {
+      const T v = phi[k * phi_stride];
+      const T* wk = w + k * O + o;
+      a0 += v * load(wk);
+      a1 += v * load(wk + L);
+      a2 += v * load(wk + 2 * L);
+      a3 += v * load(wk + 3 * L);
+    }
+    store(y + o, a0);
+    store(y + o + L, a1);
+    store(y + o + 2 * L, a2);
+    store(y + o + 3 * L, a3);
+  }
+  for (; o + L <= O; o += L) {
+    V a = load(y + o);
+    for (int64_t k = 0; k < K; ++k) a += phi[k * phi_stride] * load(w + k * O + o);
+    store(y + o, a);
+  }
+  for (; o < O; ++o) {
+    T acc = y[o];
+    for (int64_t k = 0; k < K; ++k) acc += phi[k * phi_stride] * w[k * O + o];
+    y[o] = acc;
+  }
+}
+
+// For one link: returns sum_o g[o] * w[o] and adds v * g into gw.
+template <typename T>
+inline T dot_and_accumulate(const T* __restrict g, const T* __restrict w, T* __restrict gw, T v, int64_t O) {
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  V d0 = V{}, d1 = V{};
+  int64_t o = 0;
+  for (; o + 2 * L <= O; o += 2 * L) {
+    const V g0 = load(g + o), g1 = load(g + o + L);
+    d0 += g0 * load(w + o);
+    d1 += g1 * load(w + o + L);
+    store(gw + o, load(gw + o) + v * g0);
+    store(gw + o + L, load(gw + o + L) + v * g1);
+  }
+  for (; o + L <= O; o += L) {
+    const V g0 = load(g + o);
+    d0 += g0 * load(w + o);
+    store(gw + o, load(gw + o) + v * g0);
+  }
+  T dot = horizontal_sum<T>(d0 + d1);
+  for (; o < O; ++o) {
+    dot += g[o] * w[o];
+    gw[o] += v * g[o];
+  }
+  return dot;
+}
+
+// The samples of one input ordered by their first active weight: order[r] for r in
+// [first[s], first[s + 1]) all start at weight s (a counting sort; `runs` = M - K + 1 keys).
+inline void sort_by_start(const int32_t* start, int64_t B, int64_t runs, int32_t* order, int32_t* first,
+                          int32_t* cursor) {
+  std::fill(first, first + runs + 1, 0);
+  for (int64_t b = 0; b < B; ++b) ++first[start[b] + 1];
+  for (int64_t s = 0; s < runs; ++s) first[s + 1] += first[s];
+  std::copy(first, first + runs, cursor);
+  for (int64_t b = 0; b < B; ++b) order[cursor[start[b]]++] = static_cast<int32_t>(b);
+}
+
+// Backward of one input with K known at compile time, so per-link accumulators live in registers.
+// Input gradient: gx[b] = sum_k dphi_k(b) <g_b, w_{start_b + k}>. Weight gradient: the samples on
+// one piece share their K weight rows, so each run of them is summed in registers and added to
+// the rows once, instead of every sample reading and writing K rows.
+template <typename T, int K>
+void backward_input(const T* grad_out, const T* slab, T* grad_slab, const int32_t* start, const T* phi,
+                    const T* dphi, T* gx, int64_t B, int64_t O, const int32_t* order, const int32_t* first,
+                    int64_t runs, T* phi_sorted) {
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  for (int64_t b = 0; b < B; ++b) {
+    const T* g = grad_out + b * O;
+    const T* w = slab + start[b] * O;
+    V d[K];
+    for (int k = 0; k < K; ++k) d[k] = V{};
+    int64_t o = 0;
+    for (; o + L <= O; o += L) {
+      const V gv = load(g + o);
+      for (int k = 0; k < K; ++k) d[k] += gv * load(w + k * O + o);
+    }
+    // sum_k dphi_k <g, w_k>, with one horizontal sum per sample
+    V weighted = V{};
+    T sum = T(0);
+    for (int k = 0; k < K; ++k) {
+      const T slope = dphi[k * B + b];
+      weighted += slope * d[k];
+      T tail = T(0);
+      for (int64_t rest = o; rest < O; ++rest) tail += g[rest] * w[k * O + rest];
+      sum += slope * tail;
+    }
+    gx[b] = sum + horizontal_sum<T>(weighted);
+  }
+  for (int64_t r = 0; r < B; ++r)
+    for (int k = 0; k < K; ++k) phi_sorted[r * K + k] = phi[k * B + order[r]];
+  constexpr int64_t kVectors = K <= 6 ? 4 : 2;  // vectors of outputs per tile: K * kVectors accumulators
+  for (int64_t s = 0; s < runs; ++s) {
+    const int64_t r0 = first[s], r1 = first[s + 1];
+    if (r0 == r1) continue;
+    T* gw = grad_slab + s * O;
+    int64_t o = 0;
+    for (; o + kVectors * L <= O; o += kVectors * L) {
+      V acc[K][kVectors];
+      for (int k = 0; k < K; ++k)
+        for (int64_t v = 0; v < kVectors; ++v) acc[k][v] = V{};
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* g = grad_out + order[r] * O + o;
+        V gv[kVectors];
+        for (int64_t v = 0; v < kVectors; ++v) gv[v] = load(g + v * L);
+        for (int k = 0; k < K; ++k) {
+          const T p = phi_sorted[r * K + k];
+          for (int64_t v = 0; v < kVectors; ++v) acc[k][v] += p * gv[v];
+        }
+      }
+      for (int k = 0; k < K; ++k)
+        for (int64_t v = 0; v < kVectors; ++v) {
+          T* row = gw + k * O + o + v * L;
+          store(row, load(row) + acc[k][v]);
+        }
+    }
+    for (; o < O; ++o) {
+      T acc[K] = {};
+      for (int64_t r = r0; r < r1; ++r) {
+        const T g = grad_out[order[r] * O + o];
+        for (int k = 0; k < K; ++k) acc[k] += phi_sorted[r * K + k] * g;
+      }
+      for (int k = 0; k < K; ++k) gw[k * O + o] += acc[k];
+    }
+  }
+}
+
+// Backward of one input for any K (accumulators in memory).
+template <typename T>
+void backward_input_any(const T* grad_out, const T* slab, T* grad_slab, const int32_t* start, const T* phi,
+                        const T* dphi, T* gx, int64_t B, int64_t O, int64_t K) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* g = grad_out + b * O;
+    T sum = T(0);
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t row = (start[b] + k) * O;
+      sum += dot_and_accumulate(g, slab + row, grad_slab + row, phi[k * B + b], O) * dphi[k * B + b];
+    }
+    gx[b] = sum;
   }
 }
 
 template <typename T>
-void forward_kernel(const int64_t* start, const T* values, const T* weight, T* partial,
-                    int64_t B, int64_t I, int64_t K, int64_t M, int64_t O) {
+void forward_kernel(const T* x, const T* weight, T* partial, int64_t B, int64_t I, int64_t O, const Basis& basis,
+                    const T* nodes, const T* weights) {
+  const int64_t K = basis.K, M = basis.M;
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     T* y = partial + at::get_thread_num() * B * O;
-    std::vector<T> slab(M * O);
+    std::vector<T> t(B), phi(K * B), scratch(K * B);
+    std::vector<int32_t> start(B);
     for (int64_t i = begin; i < end; ++i) {
-      load_slab(weight, i, I, M, O, slab.data());
-      const int64_t* s = start + i * B;
-      const T* v = values + i * B * K;
-      for (int64_t b = 0; b < B; ++b) {
-        T* __restrict__ yb = y + b * O;
-        const T* __restrict__ w = slab.data() + s[b] * O;
-        const T* vb = v + b * K;
-        for (int64_t k = 0; k < K; ++k) {
-          const T vk = vb[k];
-          const T* __restrict__ wk = w + k * O;
-#pragma omp simd
-          for (int64_t o = 0; o < O; ++o) yb[o] += vk * wk[o];
-        }
-      }
+      const T* slab = weight + i * M * O;
+      locate_row(x + i * B, B, basis, start.data(), t.data());
+      lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
+      for (int64_t b = 0; b < B; ++b) accumulate_link(y + b * O, slab + start[b] * O, phi.data() + b, B, K, O);
     }
   });
+}
+
+constexpr int64_t kMaxUnrolledK = 8;
+
+template <typename T>
+using BackwardInput = void (*)(const T*, const T*, T*, const int32_t*, const T*, const T*, T*, int64_t, int64_t,
+                               const int32_t*, const int32_t*, int64_t, T*);
+
+template <typename T>
+BackwardInput<T> backward_for_k(int64_t K) {
+  switch (K) {
+    case 1: return backward_input<T, 1>;
+    case 2: return backward_input<T, 2>;
+    case 3: return backward_input<T, 3>;
+    case 4: return backward_input<T, 4>;
+    case 5: return backward_input<T, 5>;
+    case 6: return backward_input<T, 6>;
+    case 7: return backward_input<T, 7>;
+    default: return backward_input<T, 8>;
+  }
 }
 
 template <typename T>
-void backward_kernel(const int64_t* start, const T* values, const T* weight, const T* grad_out,
-                     T* grad_values, T* grad_weight, int64_t B, int64_t I, int64_t K, int64_t M, int64_t O) {
+void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, T* grad_weight, int64_t B, int64_t I,
+                     int64_t O, const Basis& basis, const T* nodes, const T* weights) {
+  const int64_t K = basis.K, M = basis.M;
+  const T scale = T(basis.segments);  // d t / d x
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> slab(M * O);
-    std::vector<T> grad_slab(M * O);
+    std::vector<T> t(B), phi(K * B), dphi(K * B), scratch(K * B);
+    std::vector<int32_t> start(B), order(B), first(M + 2), cursor(M + 1);
+    const int64_t runs = M - K + 1;
     for (int64_t i = begin; i < end; ++i) {
-      load_slab(weight, i, I, M, O, slab.data());
-      std::fill(grad_slab.begin(), grad_slab.end(), T(0));
-      const int64_t* s = start + i * B;
-      const T* v = values + i * B * K;
-      T* gv = grad_values + i * B * K;
-      for (int64_t b = 0; b < B; ++b) {
-        const T* __restrict__ g = grad_out + b * O;
-        const T* __restrict__ w = slab.data() + s[b] * O;
-        T* __restrict__ gw = grad_slab.data() + s[b] * O;
-        for (int64_t k = 0; k < K; ++k) {
-          const T vk = v[b * K + k];
-          const T* __restrict__ wk = w + k * O;
-          T* __restrict__ gwk = gw + k * O;
-          T dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t o = 0; o < O; ++o) {
-            dot += g[o] * wk[o];
-            gwk[o] += vk * g[o];
-          }
-          gv[b * K + k] = dot;
-        }
+      const T* xi = x + i * B;
+      const T* slab = weight + i * M * O;
+      T* grad_slab = grad_weight + i * M * O;
+      std::fill(grad_slab, grad_slab + M * O, T(0));
+      locate_row(xi, B, basis, start.data(), t.data());
+      lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
+      lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
+      T* gx = grad_x + i * B;
+      if (K > kMaxUnrolledK) {
+        backward_input_any(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, K);
+      } else {
+        sort_by_start(start.data(), B, runs, order.data(), first.data(), cursor.data());
+        const auto input = backward_for_k<T>(K);
+        input(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, order.data(),
+              first.data(), runs, scratch.data());
       }
-      for (int64_t o = 0; o < O; ++o) {
-        T* dst = grad_weight + (o * I + i) * M;
-        for (int64_t m = 0; m < M; ++m) dst[m] = grad_slab[m * O + o];
+      const bool clamp = basis.clamp;
+#pragma omp simd
+      for (int64_t b = 0; b < B; ++b) {
+        // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
+        const bool inside = !clamp || (xi[b] >= T(-1) && xi[b] <= T(1));
+        gx[b] = inside ? gx[b] * scale : T(0);
       }
     }
   });
 }
 
-void check(const at::Tensor& start, const at::Tensor& values, const at::Tensor& weight) {
-  TORCH_CHECK(start.dim() == 2 && values.dim() == 3 && weight.dim() == 3, "gather_cpu: bad ranks");
-  TORCH_CHECK(start.is_contiguous() && values.is_contiguous() && weight.is_contiguous(),
-              "gather_cpu: inputs must be contiguous");
-  TORCH_CHECK(start.scalar_type() == at::kLong, "gather_cpu: start must be int64");
-  TORCH_CHECK(values.scalar_type() == weight.scalar_type(), "gather_cpu: dtype mismatch");
+Basis checked_basis(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& nodes, int64_t segments,
+                    int64_t stride, bool clamp) {
+  TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "gather_cpu: x must be (I, B) and weight (I, M, O)");
+  TORCH_CHECK(x.is_contiguous() && weight.is_contiguous(), "gather_cpu: inputs must be contiguous");
+  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "gather_cpu: dtype mismatch");
+  TORCH_CHECK(weight.size(0) == x.size(0), "gather_cpu: weight has ", weight.size(0), " inputs, x ", x.size(0));
+  return make_basis(nodes.size(0), segments, stride, weight.size(1), clamp);
 }
 
 }  // namespace
 
-// start: (I, B) int64, values: (I, B, K), weight: (O, I, M) -> (B, O)
-at::Tensor gather_forward(at::Tensor start, at::Tensor values, at::Tensor weight) {
-  check(start, values, weight);
-  const int64_t I = values.size(0), B = values.size(1), K = values.size(2);
-  const int64_t O = weight.size(0), M = weight.size(2);
-  auto partial = at::zeros({at::get_num_threads(), B, O}, values.options());
-  AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "gather_forward", [&] {
-    forward_kernel<scalar_t>(start.data_ptr<int64_t>(), values.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                             partial.data_ptr<scalar_t>(), B, I, K, M, O);
+// x: (I, B) inputs, weight: (I, M, O) (one contiguous slab per input), nodes: (K,) float64 -> y (B, O)
+at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments, int64_t stride,
+                          bool clamp) {
+  const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  auto partial = at::zeros({at::get_num_threads(), B, O}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_forward", [&] {
+    const Nodes<scalar_t> local(nodes);
+    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), partial.data_ptr<scalar_t>(), B, I,
+                             O, basis, local.nodes.data(), local.weights.data());
   });
-  return partial.sum(0);
+  return partial.size(0) == 1 ? partial[0] : partial.sum(0);
 }
 
-// -> (grad_values (I, B, K), grad_weight (O, I, M))
-std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor start, at::Tensor values,
-                                           at::Tensor weight) {
-  check(start, values, weight);
+// -> (grad_x (I, B), grad_weight (I, M, O))
+std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
+                                        int64_t segments, int64_t stride, bool clamp) {
+  const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
   grad_out = grad_out.contiguous();
-  const int64_t I = values.size(0), B = values.size(1), K = values.size(2);
-  const int64_t O = weight.size(0), M = weight.size(2);
-  auto grad_values = at::empty_like(values);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({B, O}), "gather_cpu: bad gradient shape");
+  auto grad_x = at::empty_like(x);
   auto grad_weight = at::empty_like(weight);
-  AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "gather_backward", [&] {
-    backward_kernel<scalar_t>(start.data_ptr<int64_t>(), values.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                              grad_out.data_ptr<scalar_t>(), grad_values.data_ptr<scalar_t>(),
-                              grad_weight.data_ptr<scalar_t>(), B, I, K, M, O);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
+    const Nodes<scalar_t> local(nodes);
+    backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
+                              grad_x.data_ptr<scalar_t>(), grad_weight.data_ptr<scalar_t>(), B, I, O, basis,
+                              local.nodes.data(), local.weights.data());
   });
-  return {grad_values, grad_weight};
+  return {grad_x, grad_weight};
 }

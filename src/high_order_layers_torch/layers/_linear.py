@@ -20,8 +20,9 @@ from ..functional import (
     product_neuron,
     sum_neuron,
     sum_neuron_chebyshev,
+    sum_neuron_gather,
 )
-from ..kernels import gather_sum, sum_contraction
+from ..kernels import fused_gather_supports, fused_piecewise_gather, slab_major_weight, sum_contraction
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
 
 Neuron = Literal["sum", "product"]
@@ -115,20 +116,34 @@ class HighOrderLinear(nn.Module):
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         self.contraction = contraction
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
+        self.weight = nn.Parameter(
+            self.layout_weight(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
+        )
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    def layout_weight(self, values: Tensor) -> Tensor:
+        """``values`` ``(out, in, M)`` stored the way this layer computes fastest: piecewise sum
+        layers keep one contiguous ``(M, out)`` slab per input, the layout the fused CPU kernel
+        reads and writes its gradient in without copies (the shape stays ``(out, in, M)``, only
+        the strides differ); every other layer a plain contiguous tensor. Refinement stores new
+        weights through it."""
+        if self.neuron == "sum" and isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments > 1:
+            return slab_major_weight(values)
+        return values.contiguous()
+
     def reset_parameters(self) -> None:
         bound = math.sqrt(3.0 / self.in_features)
         with torch.no_grad():
             shape = self.basis.linear_coefficients().to(self.weight)
-            slope = torch.empty_like(self.weight[..., :1]).uniform_(-bound, bound)
+            # contiguous draws: the same seed gives the same weights whatever the storage layout
+            like = {"memory_format": torch.contiguous_format}
+            slope = torch.empty_like(self.weight[..., :1], **like).uniform_(-bound, bound)
             self.weight.copy_(slope * shape)
-            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
+            self.weight.add_(torch.empty_like(self.weight, **like).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
             if self.bias is not None:
                 self.bias.zero_()
 
@@ -162,26 +177,38 @@ class HighOrderLinear(nn.Module):
         return links.reshape(*x.shape[:-1], self.out_features, self.in_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        flat = self.prepare_input(self._flatten(x))  # (B, I)
+        flat = self._flatten(x)  # (B, I)
         if self.neuron == "sum":
             y = self._sum_neuron(flat)
             if self.rescale_output:
                 y = y / self.in_features
         else:
-            start, values = self.basis(flat)  # (B, I), (B, I, K)
+            start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
             y = product_neuron(self._link_values(start, values), self.alpha)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def _sum_neuron(self, x: Tensor) -> Tensor:
-        contraction = sum_contraction(self.basis.num_weights, self.basis.num_active, self.contraction, self.weight)
-        if contraction == "dense" and isinstance(self.basis, PiecewisePolynomialBasis):
+        """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here)."""
+        basis = self.basis
+        contraction = sum_contraction(basis.num_weights, basis.num_active, self.contraction, self.weight)
+        if (
+            contraction == "gather"
+            and isinstance(basis, PiecewisePolynomialBasis)
+            and fused_gather_supports(self.weight)
+        ):
+            # The fused kernel evaluates the basis itself, and applies the default clamp too.
+            clamp = self.out_of_range == "clamp" and self.periodicity is None
+            x = x if clamp else self.prepare_input(x)
+            return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
+        x = self.prepare_input(x)
+        if contraction == "dense" and isinstance(basis, PiecewisePolynomialBasis):
             # Chebyshev form: the change of basis moves onto the (small) weight tensor
-            piece, values = self.basis.chebyshev_values(x)
-            return sum_neuron_chebyshev(piece, values, self.basis.chebyshev_coefficients(self.weight))
-        start, values = self.basis(x)
-        return (gather_sum if contraction == "gather" else sum_neuron)(start, values, self.weight)
+            piece, values = basis.chebyshev_values(x)
+            return sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))
+        start, values = basis(x)
+        return (sum_neuron_gather if contraction == "gather" else sum_neuron)(start, values, self.weight)
 
     def _link_values(self, start: Tensor | None, values: Tensor) -> Tensor:
         contraction = choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction)

@@ -205,6 +205,9 @@ def refine_(
             old_basis, new_basis, transfer, links_of(weight, dim), samples_per_piece=config.samples_per_piece
         )
         module.basis = new_basis
-        module.weight = nn.Parameter(apply_transfer(weight, transfer, dim), requires_grad=weight.requires_grad)
+        new_weight = apply_transfer(weight, transfer, dim)
+        if hasattr(module, "layout_weight"):  # the memory layout the layer computes fastest with
+            new_weight = module.layout_weight(new_weight)
+        module.weight = nn.Parameter(new_weight, requires_grad=weight.requires_grad)
         report[name] = LayerRefinement(repr(old_basis), repr(new_basis), exact, error)
     return report
