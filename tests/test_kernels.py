@@ -159,3 +159,35 @@ def test_second_derivatives_through_the_kernel_match_dense(cls) -> None:
         results.append((first, second_x, second_w))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("out_of_range", ["clamp", "extrapolate", "mirror"])
+@pytest.mark.parametrize(
+    ("layer_type", "segments", "contraction"),
+    [("polynomial", 1, "auto"), ("continuous", 1, "auto"), ("discontinuous", 3, "dense"), ("continuous", 6, "gather")],
+)
+def test_fc_layers_give_the_same_results_with_and_without_the_kernels(
+    layer_type, segments, contraction, out_of_range, monkeypatch
+) -> None:
+    from high_order_layers_torch.layers import high_order_fc_layers
+
+    layer = high_order_fc_layers(
+        layer_type, n=4, in_features=5, out_features=3, segments=segments, out_of_range=out_of_range,
+        dtype=torch.float64,
+    )  # fmt: skip
+    layer.contraction = contraction
+    x = torch.rand(7, 5, dtype=torch.float64) * 2.4 - 1.2
+
+    def results():
+        xg = x.clone().requires_grad_()
+        y = layer(xg)
+        return (y, *torch.autograd.grad(y.pow(2).sum(), (xg, layer.weight)))
+
+    with_kernels = results()
+    import high_order_layers_torch.layers._linear as linear_module
+
+    monkeypatch.setattr(linear_module, "cpu_kernels_support", lambda tensor: False)
+    monkeypatch.setattr(linear_module, "fused_gather_supports", lambda tensor: False)
+    without_kernels = results()
+    for a, b in zip(with_kernels, without_kernels, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -22,7 +22,14 @@ from ..functional import (
     sum_neuron_chebyshev,
     sum_neuron_gather,
 )
-from ..kernels import fused_gather_supports, fused_piecewise_gather, slab_major_weight, sum_contraction
+from ..kernels import (
+    cpu_kernels_support,
+    fused_gather_supports,
+    fused_piecewise_expansion,
+    fused_piecewise_gather,
+    slab_major_weight,
+    sum_contraction,
+)
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
 
 Neuron = Literal["sum", "product"]
@@ -202,6 +209,16 @@ class HighOrderLinear(nn.Module):
             clamp = self.out_of_range == "clamp" and self.periodicity is None
             x = x if clamp else self.prepare_input(x)
             return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
+        if contraction == "dense" and isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
+            # The expansion kernel writes the nodal basis values as a (B, M, I) block (the
+            # default clamp fused in), and one GEMM as wide as the floor's contracts them.
+            clamp = self.out_of_range == "clamp" and self.periodicity is None
+            x = x if clamp else self.prepare_input(x)
+            expansion = fused_piecewise_expansion(
+                x.unsqueeze(1), basis.n, basis.segments, basis.continuous, clamp=clamp
+            )
+            weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)  # (O, M * I), as the expansion
+            return torch.nn.functional.linear(expansion.flatten(1), weight)
         x = self.prepare_input(x)
         if contraction == "dense" and isinstance(basis, PiecewisePolynomialBasis):
             # Chebyshev form: the change of basis moves onto the (small) weight tensor
