@@ -191,3 +191,27 @@ def test_fc_layers_give_the_same_results_with_and_without_the_kernels(
     without_kernels = results()
     for a, b in zip(with_kernels, without_kernels, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [0, 1, 2, 6])
+def test_fourier_kernel_matches_the_recurrence_twin(n, dtype) -> None:
+    from high_order_layers_torch.functional import fourier_basis_harmonic
+    from high_order_layers_torch.kernels import fused_fourier_values
+
+    x = (torch.rand(9, 4, dtype=dtype) * 4 - 2).requires_grad_()
+    fused, twin = fused_fourier_values(x, 0.7, n), fourier_basis_harmonic(x, 0.7, n)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(fused, twin, **tol)
+    grad = torch.randn_like(fused)
+    (grad_fused,) = torch.autograd.grad(fused, x, grad)
+    expected = torch.autograd.grad(twin, x, grad)[0] if twin.requires_grad else torch.zeros_like(x)
+    torch.testing.assert_close(grad_fused, expected, **tol)
+
+
+def test_fourier_kernel_gradcheck_and_gradgradcheck() -> None:
+    from high_order_layers_torch.kernels import fused_fourier_values
+
+    x = (torch.rand(4, 3, dtype=torch.float64) * 2 - 1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))
+    assert torch.autograd.gradgradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 _HERE = Path(__file__).parent
-_SOURCES = ("gather_cpu.cpp", "expand_cpu.cpp", "bindings.cpp")
+_SOURCES = ("gather_cpu.cpp", "expand_cpu.cpp", "fourier_cpu.cpp", "bindings.cpp")
 _HEADERS = ("piecewise_basis.h",)
 
 

@@ -19,6 +19,7 @@ from ..functional import (
     lagrange_basis_chebyshev,
     locate_segments,
 )
+from ..kernels import cpu_kernels_support, fused_fourier_values
 
 
 class Basis(nn.Module):
@@ -194,6 +195,8 @@ class FourierBasis(Basis):
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        if cpu_kernels_support(x):  # one pass, no temporaries (same values to a few ulps)
+            return None, fused_fourier_values(x, math.pi / self.length, self.n)
         return None, fourier_basis_harmonic(x, math.pi / self.length, self.n)
 
     def linear_coefficients(self) -> Tensor:
