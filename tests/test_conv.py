@@ -446,3 +446,16 @@ def test_non_basis_rejected() -> None:
 def test_bad_inputs_raise(x: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="input"):
         make("continuous2d")(x)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize(("layer_type", "segments"), [("continuous2d", 4), ("polynomial2d", 1), ("fourier2d", 1)])
+def test_empty_batch_gives_empty_output_and_gradient(layer_type, segments, transposed) -> None:
+    from high_order_layers_torch.layers import high_order_convolution_transpose_layers
+
+    build = high_order_convolution_transpose_layers if transposed else high_order_convolution_layers
+    layer = build(layer_type, n=3, in_channels=2, out_channels=3, kernel_size=3, segments=segments)
+    x = torch.rand(0, 2, 6, 6, requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.shape[:2] == (0, 3) and x.grad.shape == x.shape

@@ -479,3 +479,14 @@ def test_bfloat16_autocast_runs_and_stays_close(layer_type: str, segments: int) 
     y.float().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
     torch.testing.assert_close(y.float(), layer(x), rtol=0, atol=0.1)
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "segments"), [("continuous", 4), ("discontinuous", 64), ("polynomial", 1), ("fourier", 1)]
+)
+def test_empty_batch_gives_empty_output_and_gradient(layer_type, segments) -> None:
+    layer = high_order_fc_layers(layer_type, n=3, in_features=5, out_features=4, segments=segments)
+    x = torch.rand(0, 5, requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.shape == (0, 4) and x.grad.shape == (0, 5)

@@ -24,10 +24,10 @@ def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, n
         Output: ``(B, C * M, P)``.
     """
     batch, _, active = values.shape
-    per_channel = values.reshape(batch, channels, -1, active).transpose(2, 3)  # (B, C, K, P)
+    positions = values.shape[1] // channels
+    per_channel = values.reshape(batch, channels, positions, active).transpose(2, 3)  # (B, C, K, P)
     if start is None:
-        return per_channel.reshape(batch, channels * active, -1)  # (B, C * M, P), K == M
-    positions = per_channel.shape[-1]
+        return per_channel.reshape(batch, channels * active, positions)  # (B, C * M, P), K == M
     offsets = torch.arange(active, device=values.device).view(active, 1)
     index = start.reshape(batch, channels, 1, positions) + offsets  # (B, C, K, P)
     dense = values.new_zeros(batch, channels, num_weights, positions)
@@ -65,8 +65,8 @@ def piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, c
         x: ``(B, C, P)``. Output: ``(B, C * M, P)``, ``M = segments * (n - 1) + 1`` if
         ``continuous`` else ``segments * n``.
     """
-    batch, channels, _ = x.shape
-    start, values = piecewise_values(x.reshape(batch, -1), n, segments, continuous, clamp=clamp)
+    batch, channels, positions = x.shape
+    start, values = piecewise_values(x.reshape(batch, channels * positions), n, segments, continuous, clamp=clamp)
     stride = n - 1 if continuous else n
     num_weights = segments * stride + (1 if continuous else 0)
     return expand_channels_first(start, values, channels, num_weights)

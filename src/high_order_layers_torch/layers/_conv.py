@@ -146,17 +146,18 @@ class _HighOrderConvBase(nn.Module):
         Shape:
             ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
         """
-        batch, channels = x.shape[:2]
+        batch, channels, *spatial = x.shape
+        positions = math.prod(spatial)  # explicit sizes: an empty batch must not make -1 ambiguous
         basis = self.basis
         if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
-            flat = x.reshape(batch, channels, -1)  # (B, C, P)
+            flat = x.reshape(batch, channels, positions)  # (B, C, P)
             dense = fused_piecewise_expansion(flat, basis.n, basis.segments, basis.continuous, clamp=clamp)
         else:
             if clamp:
                 x = apply_out_of_range(x, "clamp")
-            start, values = basis(x.reshape(batch, -1))  # (B, C * P), (B, C * P, K)
+            start, values = basis(x.reshape(batch, channels * positions))  # (B, C * P), (B, C * P, K)
             dense = expand_channels_first(start, values, channels, basis.num_weights)  # (B, C * M, P)
-        return dense.view(batch, -1, *x.shape[2:])
+        return dense.view(batch, channels * basis.num_weights, *spatial)
 
     def _prepare_input_unless_fused(self, x: Tensor) -> tuple[Tensor, bool]:
         """The input policy, or ``(x, True)`` where :meth:`expand` can apply it itself: the
