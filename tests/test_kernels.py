@@ -215,3 +215,25 @@ def test_fourier_kernel_gradcheck_and_gradgradcheck() -> None:
     x = (torch.rand(4, 3, dtype=torch.float64) * 2 - 1).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))
     assert torch.autograd.gradgradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("clamp", [False, True])
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_chebyshev_kernel_matches_its_twin(n, clamp, dtype) -> None:
+    from high_order_layers_torch.kernels import chebyshev_expansion, fused_chebyshev_expansion
+
+    x = ((torch.rand(3, 4, 37, dtype=dtype) - 0.5) * (2.4 if clamp else 2.0)).requires_grad_()
+    fused, twin = fused_chebyshev_expansion(x, n, clamp=clamp), chebyshev_expansion(x, n, clamp=clamp)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(fused, twin, **tol)
+    grad = torch.randn_like(fused)
+    torch.testing.assert_close(torch.autograd.grad(fused, x, grad)[0], torch.autograd.grad(twin, x, grad)[0], **tol)
+
+
+def test_chebyshev_kernel_gradcheck_and_gradgradcheck() -> None:
+    from high_order_layers_torch.kernels import fused_chebyshev_expansion
+
+    x = (torch.rand(2, 2, 5, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: fused_chebyshev_expansion(v, 4, clamp=True), (x,))
+    assert torch.autograd.gradgradcheck(lambda v: fused_chebyshev_expansion(v, 4, clamp=True), (x,))

@@ -5,6 +5,8 @@ from ._build import cpu_kernels_available as cpu_kernels_available
 from ._build import cpu_kernels_support as cpu_kernels_support
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._dispatch import sum_contraction as sum_contraction
+from ._expand_cpu import chebyshev_expansion as chebyshev_expansion
+from ._expand_cpu import fused_chebyshev_expansion as fused_chebyshev_expansion
 from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
 from ._fourier_cpu import fused_fourier_values as fused_fourier_values
 from ._gather_cpu import fused_gather_available as fused_gather_available
@@ -16,6 +18,8 @@ __all__ = [
     "FUSED_GATHER_MIN_RATIO",
     "cpu_kernels_available",
     "cpu_kernels_support",
+    "chebyshev_expansion",
+    "fused_chebyshev_expansion",
     "fused_fourier_values",
     "fused_piecewise_expansion",
     "fused_gather_available",

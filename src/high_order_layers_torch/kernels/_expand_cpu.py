@@ -9,7 +9,7 @@ import functools
 import torch
 from torch import Tensor
 
-from ..functional import chebyshev_lobatto_nodes, piecewise_expansion
+from ..functional import chebyshev_lobatto_nodes, chebyshev_polynomials, piecewise_expansion
 from ._build import cpu_kernels
 
 
@@ -58,3 +58,44 @@ def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool
         x: ``(B, C, P)``. Output: ``(B, C * M, P)``.
     """
     return _FusedExpansion.apply(x.contiguous(), n, segments, continuous, clamp)
+
+
+class _FusedChebyshev(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, n: int, clamp: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.basis = (n, clamp)
+        return cpu_kernels().chebyshev_forward(x, n, clamp)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        n, clamp = ctx.basis
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
+            (grad_x,) = torch.autograd.grad(chebyshev_expansion(x, n, clamp=clamp), x, grad, create_graph=True)
+        else:
+            grad_x = cpu_kernels().chebyshev_backward(grad, x, n, clamp)
+        return grad_x, None, None
+
+
+def chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
+    """Chebyshev polynomials ``T_1 .. T_{n-1}`` of ``x`` (optionally clamped to ``[-1, 1]``),
+    channels first: row ``c * (n - 1) + j - 1`` holds ``T_j`` of channel ``c``. The expansion of
+    one-piece polynomials whose constant term is carried by a bias; pure torch.
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
+    """
+    if clamp:
+        x = x.clamp(-1, 1)
+    return chebyshev_polynomials(x, n, dim=2, first=1).flatten(1, 2)
+
+
+def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
+    """:func:`chebyshev_expansion` through the compiled kernel (``n >= 2``): one pass forward,
+    one backward.
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
+    """
+    return _FusedChebyshev.apply(x.contiguous(), n, clamp)

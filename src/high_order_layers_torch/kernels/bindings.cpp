@@ -11,6 +11,8 @@ at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int6
                           bool clamp);
 at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride,
                            int64_t num_weights, bool clamp);
+at::Tensor chebyshev_forward(at::Tensor x, int64_t n, bool clamp);
+at::Tensor chebyshev_backward(at::Tensor grad, at::Tensor x, int64_t n, bool clamp);
 at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n);
 at::Tensor fourier_backward(at::Tensor grad, at::Tensor c1, at::Tensor s1, int64_t n);
 
@@ -19,6 +21,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gather_backward", &gather_backward, "fused piecewise basis and gather contraction, backward (CPU)");
   m.def("expand_forward", &expand_forward, "fused piecewise basis expansion, forward (CPU)");
   m.def("expand_backward", &expand_backward, "fused piecewise basis expansion, backward (CPU)");
+  m.def("chebyshev_forward", &chebyshev_forward, "Chebyshev polynomials T_1.., forward (CPU)");
+  m.def("chebyshev_backward", &chebyshev_backward, "Chebyshev polynomials T_1.., backward (CPU)");
   m.def("fourier_forward", &fourier_forward, "Fourier basis values by recurrence, forward (CPU)");
   m.def("fourier_backward", &fourier_backward, "Fourier basis values by recurrence, backward (CPU)");
 }

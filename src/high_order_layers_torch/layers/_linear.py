@@ -24,6 +24,7 @@ from ..functional import (
 )
 from ..kernels import (
     cpu_kernels_support,
+    fused_chebyshev_expansion,
     fused_gather_supports,
     fused_piecewise_expansion,
     fused_piecewise_gather,
@@ -214,6 +215,11 @@ class HighOrderLinear(nn.Module):
             # default clamp fused in), and one GEMM as wide as the floor's contracts them.
             clamp = self.out_of_range == "clamp" and self.periodicity is None
             x = x if clamp else self.prepare_input(x)
+            if basis.segments == 1 and basis.n >= 2:
+                # One polynomial: Chebyshev form, whose constant term becomes a bias, so the GEMM
+                # is (n - 1) / n as wide as the floor's.
+                values = fused_chebyshev_expansion(x.unsqueeze(1), basis.n, clamp=clamp)  # (B, n - 1, I)
+                return sum_neuron_chebyshev(None, values, basis.chebyshev_coefficients(self.weight))
             expansion = fused_piecewise_expansion(
                 x.unsqueeze(1), basis.n, basis.segments, basis.continuous, clamp=clamp
             )
