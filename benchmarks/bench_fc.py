@@ -141,7 +141,6 @@ def floor_case(case: dict) -> dict:
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
     memory_mb = memory_child_run(cases) if memory else {}
-    floor_memory: dict[str, float | None] = {}
     for case in cases:
         floor = floor_case(case)
         mem = memory_mb.get(label(case))
@@ -149,14 +148,12 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
             forward, forward_backward, _ = step_fns(case)
             fwd, fwd_bwd = median_ms(forward, repeats), median_ms(forward_backward, repeats)
             ratios = (1.0, 1.0)
-            floor_memory[label(floor)] = mem
         else:
             forward, forward_backward, _ = step_fns(case)
             floor_forward, floor_forward_backward, _ = step_fns(floor)
             fwd, _, fwd_ratio = interleaved_ms(forward, floor_forward, repeats)
             fwd_bwd, _, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_forward_backward, repeats)
             ratios = (fwd_ratio, fwd_bwd_ratio)
-        base_mem = floor_memory.get(label(floor), memory_mb.get(label(floor)))
         rows.append(
             {
                 "case": label(case),
@@ -164,7 +161,7 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
                 "fwd_bwd_ms": fwd_bwd,
                 "ratios": ratios,
                 "mem_mb": mem,
-                "floor_mem": base_mem,
+                "floor_mem": memory_mb.get(label(floor)),
             }
         )
         print(

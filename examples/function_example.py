@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from high_order_layers_torch.kernels import fused_gather_available
+from high_order_layers_torch.kernels import cpu_kernels_available
 from high_order_layers_torch.layers import high_order_fc_layers
 
 TARGETS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    fused_gather_available()  # build (or load) the CPU kernel now, outside the timed fits
+    cpu_kernels_available()  # build (or load) the CPU kernels now, outside the timed fits
 
     x_train = torch.rand(args.points, 1, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
     grid = torch.linspace(-1, 1, 2001)[:, None]

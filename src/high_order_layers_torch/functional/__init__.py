@@ -10,6 +10,7 @@ from ._contract import product_neuron as product_neuron
 from ._contract import sum_neuron as sum_neuron
 from ._contract import sum_neuron_chebyshev as sum_neuron_chebyshev
 from ._contract import sum_neuron_gather as sum_neuron_gather
+from ._expansion import chebyshev_expansion as chebyshev_expansion
 from ._expansion import expand_channels_first as expand_channels_first
 from ._expansion import piecewise_expansion as piecewise_expansion
 from ._expansion import piecewise_values as piecewise_values
@@ -29,6 +30,7 @@ from ._range import OutOfRange as OutOfRange
 from ._range import apply_out_of_range as apply_out_of_range
 from ._range import mirror_periodic as mirror_periodic
 from ._segments import locate_segments as locate_segments
+from ._segments import piecewise_sizes as piecewise_sizes
 
 __all__ = [
     "chebyshev_polynomials",
@@ -45,6 +47,7 @@ __all__ = [
     "apply_out_of_range",
     "chebyshev_lobatto_nodes",
     "expand_basis",
+    "chebyshev_expansion",
     "expand_channels_first",
     "piecewise_expansion",
     "piecewise_values",
@@ -55,6 +58,7 @@ __all__ = [
     "lagrange_inverse_denominators",
     "link_values",
     "locate_segments",
+    "piecewise_sizes",
     "max_abs_normalize",
     "max_center_normalize",
     "mirror_periodic",

@@ -1,12 +1,13 @@
-"""The dense channels-first basis expansion that convolutions contract with their weights."""
+"""Dense channels-first basis expansions, and the product-form piecewise basis the CPU kernels
+are checked against."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from ._lagrange import chebyshev_lobatto_nodes, lagrange_basis, lagrange_inverse_denominators
-from ._segments import locate_segments
+from ._lagrange import chebyshev_lobatto_nodes, chebyshev_polynomials, lagrange_basis, lagrange_inverse_denominators
+from ._segments import locate_segments, piecewise_sizes
 
 
 def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, num_weights: int) -> Tensor:
@@ -53,7 +54,7 @@ def piecewise_values(
     inverse_denominators = lagrange_inverse_denominators(nodes)
     piece, t = locate_segments(x, segments)
     values = lagrange_basis(t, nodes.to(x), inverse_denominators.to(x))
-    stride = n - 1 if continuous else n
+    stride, _ = piecewise_sizes(n, segments, continuous)
     return (None if segments == 1 else piece * stride), values
 
 
@@ -67,6 +68,18 @@ def piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, c
     """
     batch, channels, positions = x.shape
     start, values = piecewise_values(x.reshape(batch, channels * positions), n, segments, continuous, clamp=clamp)
-    stride = n - 1 if continuous else n
-    num_weights = segments * stride + (1 if continuous else 0)
+    _, num_weights = piecewise_sizes(n, segments, continuous)
     return expand_channels_first(start, values, channels, num_weights)
+
+
+def chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
+    """Chebyshev polynomials ``T_1 .. T_{n-1}`` of ``x`` (optionally clamped to ``[-1, 1]``),
+    channels first: row ``c * (n - 1) + j - 1`` holds ``T_j`` of channel ``c``. The expansion of
+    one-piece polynomials whose constant term is carried by a bias.
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
+    """
+    if clamp:
+        x = x.clamp(-1, 1)
+    return chebyshev_polynomials(x, n, dim=2, first=1).flatten(1, 2)

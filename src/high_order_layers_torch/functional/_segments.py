@@ -5,6 +5,15 @@ from __future__ import annotations
 from torch import Tensor
 
 
+def piecewise_sizes(n: int, segments: int, continuous: bool) -> tuple[int, int]:
+    """``(stride, num_weights)`` of a piecewise basis with ``n`` nodes on each of ``segments``
+    pieces: piece ``s`` uses weights ``s * stride .. s * stride + n - 1``. Continuous pieces share
+    their end node (``stride = n - 1``, ``segments * (n - 1) + 1`` weights); discontinuous ones do
+    not (``stride = n``, ``segments * n`` weights)."""
+    stride = n - 1 if continuous else n
+    return stride, segments * stride + (1 if continuous else 0)
+
+
 def locate_segments(x: Tensor, segments: int) -> tuple[Tensor, Tensor]:
     """Split ``[-1, 1]`` into ``segments`` equal pieces and find each value's piece.
 

@@ -5,12 +5,9 @@ from ._build import cpu_kernels_available as cpu_kernels_available
 from ._build import cpu_kernels_support as cpu_kernels_support
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._dispatch import sum_contraction as sum_contraction
-from ._expand_cpu import chebyshev_expansion as chebyshev_expansion
 from ._expand_cpu import fused_chebyshev_expansion as fused_chebyshev_expansion
 from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
 from ._fourier_cpu import fused_fourier_values as fused_fourier_values
-from ._gather_cpu import fused_gather_available as fused_gather_available
-from ._gather_cpu import fused_gather_supports as fused_gather_supports
 from ._gather_cpu import fused_piecewise_gather as fused_piecewise_gather
 from ._gather_cpu import slab_major_weight as slab_major_weight
 
@@ -18,13 +15,10 @@ __all__ = [
     "FUSED_GATHER_MIN_RATIO",
     "cpu_kernels_available",
     "cpu_kernels_support",
-    "chebyshev_expansion",
     "fused_chebyshev_expansion",
     "fused_fourier_values",
     "fused_piecewise_expansion",
-    "fused_gather_available",
     "fused_piecewise_gather",
     "slab_major_weight",
-    "fused_gather_supports",
     "sum_contraction",
 ]

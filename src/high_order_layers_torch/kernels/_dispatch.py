@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..functional import choose_contraction
-from ._gather_cpu import fused_gather_supports
+from ._build import cpu_kernels_support
 
 #: With the fused CPU kernel, gathering beats the dense GEMM from a few weights per active one
 #: (measured: ``benchmarks/bench_fc.py``); without it, see ``functional.GATHER_MIN_RATIO``.
@@ -17,6 +17,6 @@ def sum_contraction(num_weights: int, num_active: int, contraction: str, weight:
 
     The fused kernel is only considered (and built) for layers where it could win.
     """
-    if contraction == "auto" and num_weights >= FUSED_GATHER_MIN_RATIO * num_active and fused_gather_supports(weight):
+    if contraction == "auto" and num_weights >= FUSED_GATHER_MIN_RATIO * num_active and cpu_kernels_support(weight):
         return "gather"
     return choose_contraction(num_weights, num_active, contraction)

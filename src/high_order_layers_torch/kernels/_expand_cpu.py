@@ -9,7 +9,7 @@ import functools
 import torch
 from torch import Tensor
 
-from ..functional import chebyshev_lobatto_nodes, chebyshev_polynomials, piecewise_expansion
+from ..functional import chebyshev_expansion, chebyshev_lobatto_nodes, piecewise_expansion, piecewise_sizes
 from ._build import cpu_kernels
 
 
@@ -24,7 +24,8 @@ class _FusedExpansion(torch.autograd.Function):
     def forward(ctx, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.basis = (n, segments, continuous, clamp)
-        return cpu_kernels().expand_forward(x, local_nodes(n), *kernel_basis_arguments(n, segments, continuous), clamp)
+        stride, num_weights = piecewise_sizes(n, segments, continuous)
+        return cpu_kernels().expand_forward(x, local_nodes(n), segments, stride, num_weights, clamp)
 
     @staticmethod
     def backward(ctx, grad_dense: Tensor):  # type: ignore[override]
@@ -38,15 +39,9 @@ class _FusedExpansion(torch.autograd.Function):
             else:  # n = 1: piecewise constants do not depend on x differentiably
                 grad_x = torch.zeros_like(x)
         else:
-            arguments = kernel_basis_arguments(n, segments, continuous)
-            grad_x = cpu_kernels().expand_backward(grad_dense, x, local_nodes(n), *arguments, clamp)
+            stride, num_weights = piecewise_sizes(n, segments, continuous)
+            grad_x = cpu_kernels().expand_backward(grad_dense, x, local_nodes(n), segments, stride, num_weights, clamp)
         return grad_x, None, None, None, None
-
-
-def kernel_basis_arguments(n: int, segments: int, continuous: bool) -> tuple[int, int, int]:
-    """``(segments, stride, num_weights)``: a piecewise basis as the kernels take it."""
-    stride = n - 1 if continuous else n
-    return segments, stride, segments * stride + (1 if continuous else 0)
 
 
 def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False) -> Tensor:
@@ -78,22 +73,9 @@ class _FusedChebyshev(torch.autograd.Function):
         return grad_x, None, None
 
 
-def chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
-    """Chebyshev polynomials ``T_1 .. T_{n-1}`` of ``x`` (optionally clamped to ``[-1, 1]``),
-    channels first: row ``c * (n - 1) + j - 1`` holds ``T_j`` of channel ``c``. The expansion of
-    one-piece polynomials whose constant term is carried by a bias; pure torch.
-
-    Shape:
-        x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
-    """
-    if clamp:
-        x = x.clamp(-1, 1)
-    return chebyshev_polynomials(x, n, dim=2, first=1).flatten(1, 2)
-
-
 def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
-    """:func:`chebyshev_expansion` through the compiled kernel (``n >= 2``): one pass forward,
-    one backward.
+    """:func:`~high_order_layers_torch.functional.chebyshev_expansion` through the compiled
+    kernel (``n >= 2``): one pass forward, one backward.
 
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.

@@ -10,20 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..functional import link_values_gather, piecewise_values
-from ._build import cpu_kernels, cpu_kernels_available, cpu_kernels_support
-from ._expand_cpu import kernel_basis_arguments, local_nodes
-
-
-def fused_gather_available() -> bool:
-    """Whether the compiled kernel can be used (builds it on the first call)."""
-    return cpu_kernels_available()
-
-
-def fused_gather_supports(weight: Tensor) -> bool:
-    """The kernel handles float32/float64 CPU weights in eager mode (not under ``torch.compile``,
-    which traces the pure-torch twin instead), and builds on the first call that needs it."""
-    return cpu_kernels_support(weight)
+from ..functional import link_values_gather, piecewise_sizes, piecewise_values
+from ._build import cpu_kernels
+from ._expand_cpu import local_nodes
 
 
 class _FusedPiecewiseGather(torch.autograd.Function):
@@ -31,7 +20,7 @@ class _FusedPiecewiseGather(torch.autograd.Function):
     def forward(ctx, x_ib: Tensor, slabs: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x_ib, slabs)
         ctx.basis = (n, segments, continuous, clamp)
-        segments, stride, _ = kernel_basis_arguments(n, segments, continuous)
+        stride, _ = piecewise_sizes(n, segments, continuous)
         return cpu_kernels().gather_forward(x_ib, slabs, local_nodes(n), segments, stride, clamp)
 
     @staticmethod
@@ -50,7 +39,7 @@ class _FusedPiecewiseGather(torch.autograd.Function):
             grad_x = next(grads) if ctx.needs_input_grad[0] else None
             grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
             return grad_x, grad_slabs, None, None, None, None
-        _, stride, _ = kernel_basis_arguments(n, segments, continuous)
+        stride, _ = piecewise_sizes(n, segments, continuous)
         grad_x, grad_slabs = cpu_kernels().gather_backward(
             grad_out, x_ib, slabs, local_nodes(n), segments, stride, clamp
         )

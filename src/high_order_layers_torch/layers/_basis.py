@@ -18,6 +18,7 @@ from ..functional import (
     fourier_frequencies,
     lagrange_basis_chebyshev,
     locate_segments,
+    piecewise_sizes,
 )
 from ..kernels import cpu_kernels_support, fused_fourier_values
 
@@ -95,8 +96,7 @@ class PiecewisePolynomialBasis(Basis):
         self.n = check_int("n", n, minimum=1)
         self.segments = check_int("segments", segments, minimum=1)
         self.continuous = bool(continuous)
-        self.stride = n - 1 if self.continuous else n
-        self.num_weights = self.segments * self.stride + (1 if self.continuous else 0)
+        self.stride, self.num_weights = piecewise_sizes(n, self.segments, self.continuous)
         self.num_active = n
         self._make_constants(device=device, dtype=dtype)
 

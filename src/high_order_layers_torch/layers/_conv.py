@@ -59,6 +59,7 @@ class _HighOrderConvBase(nn.Module):
 
     # The mirror fold and out-of-range policy are exactly those of the fully-connected layers.
     prepare_input = HighOrderLinear.prepare_input
+    defer_default_clamp = HighOrderLinear.defer_default_clamp
 
     def __init__(
         self,
@@ -160,16 +161,11 @@ class _HighOrderConvBase(nn.Module):
         return dense.view(batch, channels * basis.num_weights, *spatial)
 
     def _prepare_input_unless_fused(self, x: Tensor) -> tuple[Tensor, bool]:
-        """The input policy, or ``(x, True)`` where :meth:`expand` can apply it itself: the
-        default clamp, which commutes with padding (it acts on every element alone, and padding
-        adds zeros or copies), is fused into the expansion kernel."""
-        fuse = (
-            self.out_of_range == "clamp"
-            and self.periodicity is None
-            and isinstance(self.basis, PiecewisePolynomialBasis)
-            and cpu_kernels_support(x)
-        )
-        return (x, True) if fuse else (self.prepare_input(x), False)
+        """The input policy, or ``(x, True)`` where :meth:`expand` runs the expansion kernel and
+        applies the default clamp in the same pass (:meth:`defer_default_clamp`)."""
+        if isinstance(self.basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
+            return self.defer_default_clamp(x)
+        return self.prepare_input(x), False
 
     def _batched(self, x: Tensor) -> tuple[Tensor, bool]:
         if not isinstance(x, Tensor):
@@ -357,11 +353,12 @@ class HighOrderConvNd(_HighOrderConvBase):
         return tuple(pad)
 
     def _expansion_and_weight(self, x: Tensor, clamp: bool) -> tuple[Tensor, Tensor]:
-        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments == 1 and not clamp:
+        basis = self.basis
+        if isinstance(basis, PiecewisePolynomialBasis) and basis.segments == 1 and not cpu_kernels_support(x):
             # One polynomial per link, no kernel: Chebyshev polynomials of x are the expansion as
             # they stand (no scatter), and the change of basis moves onto the small weight tensor.
-            dense = chebyshev_polynomials(x, self.basis.n, dim=2).flatten(1, 2)  # (B, C * n, *S)
-            coefficients = self.weight.movedim(2, -1) @ self.basis.chebyshev_to_lagrange.t()
+            dense = chebyshev_polynomials(x, basis.n, dim=2).flatten(1, 2)  # (B, C * n, *S)
+            coefficients = self.weight.movedim(2, -1) @ basis.chebyshev_to_lagrange.t()
             return dense, coefficients.movedim(-1, 2)
         return self.expand(x, clamp=clamp), self.weight
 

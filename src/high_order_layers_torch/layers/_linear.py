@@ -25,7 +25,6 @@ from ..functional import (
 from ..kernels import (
     cpu_kernels_support,
     fused_chebyshev_expansion,
-    fused_gather_supports,
     fused_piecewise_expansion,
     fused_piecewise_gather,
     slab_major_weight,
@@ -197,29 +196,28 @@ class HighOrderLinear(nn.Module):
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
 
+    def defer_default_clamp(self, x: Tensor) -> tuple[Tensor, bool]:
+        """The input policy, except the plain default clamp: that one comes back as ``True``
+        for a CPU kernel to apply in the same pass (it acts on each element alone, so it commutes
+        with everything a layer does to its input before the basis, padding included)."""
+        if self.out_of_range == "clamp" and self.periodicity is None:
+            return x, True
+        return self.prepare_input(x), False
+
     def _sum_neuron(self, x: Tensor) -> Tensor:
         """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here)."""
         basis = self.basis
         contraction = sum_contraction(basis.num_weights, basis.num_active, self.contraction, self.weight)
-        if (
-            contraction == "gather"
-            and isinstance(basis, PiecewisePolynomialBasis)
-            and fused_gather_supports(self.weight)
-        ):
-            # The fused kernel evaluates the basis itself, and applies the default clamp too.
-            clamp = self.out_of_range == "clamp" and self.periodicity is None
-            x = x if clamp else self.prepare_input(x)
-            return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
-        if contraction == "dense" and isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
-            # The expansion kernel writes the nodal basis values as a (B, M, I) block (the
-            # default clamp fused in), and one GEMM as wide as the floor's contracts them.
-            clamp = self.out_of_range == "clamp" and self.periodicity is None
-            x = x if clamp else self.prepare_input(x)
+        if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(self.weight):
+            x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
+            if contraction == "gather":  # the kernel evaluates the basis inside the contraction
+                return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
             if basis.segments == 1 and basis.n >= 2:
                 # One polynomial: Chebyshev form, whose constant term becomes a bias, so the GEMM
                 # is (n - 1) / n as wide as the floor's.
                 values = fused_chebyshev_expansion(x.unsqueeze(1), basis.n, clamp=clamp)  # (B, n - 1, I)
                 return sum_neuron_chebyshev(None, values, basis.chebyshev_coefficients(self.weight))
+            # The nodal basis values as a (B, M, I) block, and one GEMM over them.
             expansion = fused_piecewise_expansion(
                 x.unsqueeze(1), basis.n, basis.segments, basis.continuous, clamp=clamp
             )
