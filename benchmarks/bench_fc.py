@@ -1,6 +1,7 @@
 """Speed and memory of the fully-connected layers against linear baselines timed in the same run.
 
-    python -m benchmarks.bench_fc [--quick] [--repeats 20] [--system-allocator] [--out results/bench_fc.md]
+    python -m benchmarks.bench_fc [--quick] [--repeats 20] [--system-allocator] [--device cuda]
+                                  [--out results/bench_fc.md]
 
 Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
 an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
@@ -12,6 +13,10 @@ forward+backward, gradients included (high-water RSS minus RSS before the step, 
 process whose allocator returns large blocks on free; Linux ``/proc``), is given relative to the
 floor's.
 A scaling sweep follows: how cost grows with batch, width, n and segments.
+
+``--device cuda`` runs the same cases on the GPU (every step ends with a synchronise; memory is
+the peak of ``torch.cuda.max_memory_allocated`` above the allocation before the step) and also
+reports the segments=64 / segments=1 time ratio of the continuous layers.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from benchmarks._timing import allocator_note, interleaved_ms, median_ms, peak_e
 from high_order_layers_torch.layers import high_order_fc_layers
 
 BATCH, IN, OUT, N = 1024, 784, 128, 5
+
+#: Where the cases run; ``--device`` sets it.
+DEVICE = torch.device("cpu")
 
 
 def build(case: dict) -> tuple[nn.Module, int]:
@@ -51,12 +59,16 @@ def build(case: dict) -> tuple[nn.Module, int]:
 def step_fns(case: dict):
     """``(forward, forward_backward, clear)`` closures for one case; ``clear`` drops gradients."""
     module, width = build(case)
-    x = torch.rand(case.get("batch", BATCH), width) * 2 - 1
+    module.to(DEVICE)
+    x = torch.rand(case.get("batch", BATCH), width, device=DEVICE) * 2 - 1
     x_grad = x.clone().requires_grad_()
+    synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else lambda: None
 
     def forward():
         with torch.no_grad():
-            return module(x)
+            y = module(x)
+        synchronize()
+        return y
 
     def clear():
         x_grad.grad = None
@@ -65,6 +77,7 @@ def step_fns(case: dict):
     def forward_backward():
         clear()
         module(x_grad).sum().backward()
+        synchronize()
 
     return forward, forward_backward, clear
 
@@ -133,6 +146,21 @@ def memory_child(cases: list[dict]) -> None:
     print(json.dumps(result))
 
 
+def cuda_memory(cases: list[dict]) -> dict[str, float]:
+    """Peak extra MB of one forward+backward per case on the GPU, gradients included."""
+    result = {}
+    for case in cases:
+        _, forward_backward, clear = step_fns(case)
+        forward_backward()
+        clear()
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        forward_backward()
+        result[label(case)] = (torch.cuda.max_memory_allocated() - before) / 2**20
+    return result
+
+
 def floor_case(case: dict) -> dict:
     """The floor of the same batch, width and ``n`` as ``case``."""
     return {"kind": "floor", **{key: case[key] for key in ("batch", "in", "out", "n") if key in case}}
@@ -140,7 +168,9 @@ def floor_case(case: dict) -> dict:
 
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
-    memory_mb = memory_child_run(cases) if memory else {}
+    memory_mb: dict[str, float] = {}
+    if memory:
+        memory_mb = cuda_memory(cases) if DEVICE.type == "cuda" else memory_child_run(cases)
     for case in cases:
         floor = floor_case(case)
         mem = memory_mb.get(label(case))
@@ -187,6 +217,18 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def segment_cost_line(rows: list[dict]) -> str:
+    """How much more a continuous layer with 64 segments costs than one with a single segment."""
+    times = {r["case"]: r for r in rows}
+    one, many = times.get("continuous segments=1"), times.get("continuous segments=64")
+    if one is None or many is None:
+        return ""
+    return (
+        f"continuous segments=64 / segments=1: forward {many['fwd_ms'] / one['fwd_ms']:.2f}x, "
+        f"forward+backward {many['fwd_bwd_ms'] / one['fwd_bwd_ms']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 repeats, no memory, no sweep: a smoke run")
@@ -195,23 +237,32 @@ def main() -> None:
         "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
     )
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
     parser.add_argument("--memory-cases", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_cases:
         memory_child(json.loads(args.memory_cases))
         return
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is available")
     reexec_with_steady_allocator(not args.system_allocator)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats
+    where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "2 threads"
+    rows = run(main_cases(), repeats, memory=not args.quick)
     report = [
-        "## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, 2 threads)",
+        f"## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, {where})",
         "",
         f"Allocator: {allocator_note()}.",
         "",
-        table(run(main_cases(), repeats, memory=not args.quick)),
+        table(rows),
     ]
+    if DEVICE.type == "cuda":
+        report += ["", segment_cost_line(rows)]
     if not (args.quick or args.no_sweep):
         report += [
             "",

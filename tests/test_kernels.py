@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import graph_names
 from high_order_layers_torch.functional import piecewise_values, sum_neuron, sum_neuron_gather
 from high_order_layers_torch.kernels import cpu_kernels_available, fused_piecewise_gather, slab_major_weight
 from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
@@ -17,17 +18,6 @@ pytestmark = pytest.mark.skipif(not cpu_kernels_available(), reason="no C++ tool
 
 def num_weights(n: int, segments: int, continuous: bool) -> int:
     return segments * (n - 1) + 1 if continuous else segments * n
-
-
-def graph_names(y: torch.Tensor) -> set[str]:
-    """Names of every autograd node behind ``y``."""
-    names, stack = set(), [y.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is not None and node.name() not in names:
-            names.add(node.name())
-            stack.extend(next_node for next_node, _ in node.next_functions)
-    return names
 
 
 def reference(x, weight, n, segments, continuous, clamp):

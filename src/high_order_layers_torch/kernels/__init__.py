@@ -10,6 +10,9 @@ from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
 from ._fourier_cpu import fused_fourier_values as fused_fourier_values
 from ._gather_cpu import fused_piecewise_gather as fused_piecewise_gather
 from ._gather_cpu import slab_major_weight as slab_major_weight
+from ._gather_triton import triton_kernels_available as triton_kernels_available
+from ._gather_triton import triton_kernels_support as triton_kernels_support
+from ._gather_triton import triton_piecewise_gather as triton_piecewise_gather
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
@@ -21,4 +24,7 @@ __all__ = [
     "fused_piecewise_gather",
     "slab_major_weight",
     "sum_contraction",
+    "triton_kernels_available",
+    "triton_kernels_support",
+    "triton_piecewise_gather",
 ]

@@ -29,6 +29,8 @@ from ..kernels import (
     fused_piecewise_gather,
     slab_major_weight,
     sum_contraction,
+    triton_kernels_support,
+    triton_piecewise_gather,
 )
 from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
 
@@ -69,8 +71,8 @@ class HighOrderLinear(nn.Module):
             before the ``out_of_range`` policy.
         contraction: ``"dense"`` (basis expansion + one GEMM, cost grows with the number of
             weights per link), ``"gather"`` (reads only the active weights, cost independent of
-            ``segments``; on the CPU through the fused kernel of
-            :mod:`high_order_layers_torch.kernels` when it builds, else ``embedding_bag``) or
+            ``segments``; through the fused kernels of :mod:`high_order_layers_torch.kernels`:
+            C++ on the CPU when it builds, Triton on CUDA when installed, else ``embedding_bag``) or
             ``"auto"`` (picks by a cost model, see
             :func:`~high_order_layers_torch.kernels.sum_contraction`). All give the same result
             to round-off. Also settable later: ``layer.contraction = "gather"``.
@@ -223,8 +225,12 @@ class HighOrderLinear(nn.Module):
             )
             weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)  # (O, M * I), as the expansion
             return torch.nn.functional.linear(expansion.flatten(1), weight)
+        piecewise = isinstance(basis, PiecewisePolynomialBasis)
+        if contraction == "gather" and piecewise and triton_kernels_support(self.weight):
+            x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
+            return triton_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
         x = self.prepare_input(x)
-        if contraction == "dense" and isinstance(basis, PiecewisePolynomialBasis):
+        if contraction == "dense" and piecewise:
             # Chebyshev form: the change of basis moves onto the (small) weight tensor
             piece, values = basis.chebyshev_values(x)
             return sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))

@@ -1,0 +1,143 @@
+"""The fused Triton kernel for piecewise sum neurons on GPUs (``_gather_triton_kernels.py``) and
+its autograd wrapper: the GPU counterpart of :mod:`._gather_cpu`, with the same inputs, layout
+and results.
+
+Used for CUDA tensors when Triton is installed (``pip install triton``; it comes with the CUDA
+builds of PyTorch) unless ``HIGH_ORDER_LAYERS_TRITON=0``. The weight gradient is summed with
+atomic adds, so its last bits may differ from run to run; under
+``torch.use_deterministic_algorithms(True)`` the layers take the deterministic pure-torch path.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from ..functional import link_values_gather, piecewise_sizes, piecewise_values
+from ._expand_cpu import local_nodes
+
+#: Samples per tile of the forward and backward kernels, and outputs per tile of the forward.
+BLOCK_B = 32
+BLOCK_O = 64
+
+
+@functools.cache
+def triton_kernels() -> ModuleType | None:
+    """The kernel module, or ``None`` where Triton is not installed or is switched off."""
+    if os.environ.get("HIGH_ORDER_LAYERS_TRITON", "1") == "0":
+        return None
+    try:
+        return importlib.import_module(f"{__package__}._gather_triton_kernels")
+    except ImportError:
+        return None
+
+
+def triton_kernels_available() -> bool:
+    """Whether Triton is installed (the kernels compile on first launch)."""
+    return triton_kernels() is not None
+
+
+def triton_kernels_support(tensor: Tensor) -> bool:
+    """The Triton kernels take float32/float64 CUDA tensors in eager mode (under
+    ``torch.compile`` the pure-torch twin is traced, and Inductor writes its own kernels), and
+    are not used when deterministic algorithms are requested."""
+    return (
+        tensor.device.type == "cuda"
+        and tensor.dtype in (torch.float32, torch.float64)
+        and not torch.compiler.is_compiling()
+        and not torch.are_deterministic_algorithms_enabled()
+        and triton_kernels_available()
+    )
+
+
+@functools.cache
+def _nodes_and_weights(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """A piece's nodes and barycentric weights ``1 / prod_{j != k} (x_k - x_j)``, in float64
+    first, then in the kernel's dtype on its device."""
+    nodes = local_nodes(n)
+    differences = nodes[:, None] - nodes[None, :]
+    differences.fill_diagonal_(1.0)
+    weights = 1.0 / differences.prod(dim=1)
+    return nodes.to(dtype=dtype, device=device), weights.to(dtype=dtype, device=device)
+
+
+def _grid(*sizes: int) -> tuple[int, ...]:
+    return tuple(max(1, size) for size in sizes)
+
+
+class _TritonPiecewiseGather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_ib: Tensor, slabs: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
+        kernels = triton_kernels()
+        inputs, batch = x_ib.shape
+        _, num_weights, outputs = slabs.shape
+        stride, _ = piecewise_sizes(n, segments, continuous)
+        nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
+        y = slabs.new_empty(batch, outputs)
+        save_piece = any(ctx.needs_input_grad[:2])
+        piece = torch.empty(inputs, batch, dtype=torch.int32, device=x_ib.device) if save_piece else y
+        grid = _grid(-(-batch // BLOCK_B), -(-outputs // BLOCK_O))
+        kernels.gather_forward_kernel[grid](
+            x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
+            BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O,
+        )  # fmt: skip
+        ctx.save_for_backward(x_ib, slabs, piece if save_piece else None)
+        ctx.basis = (n, segments, continuous, clamp)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        x_ib, slabs, piece = ctx.saved_tensors
+        n, segments, continuous, clamp = ctx.basis
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the pure-torch twin, whose backward is differentiable.
+            wanted = [tensor for tensor, need in zip((x_ib, slabs), ctx.needs_input_grad[:2], strict=True) if need]
+            start, values = piecewise_values(x_ib.t(), n, segments, continuous, clamp=clamp)
+            y = link_values_gather(start, values, slabs.permute(2, 0, 1)).sum(-1)
+            grads = iter(
+                torch.autograd.grad(y, wanted, grad_out, create_graph=True, allow_unused=True, materialize_grads=True)
+            )
+            grad_x = next(grads) if ctx.needs_input_grad[0] else None
+            grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
+            return grad_x, grad_slabs, None, None, None, None
+        inputs, batch = x_ib.shape
+        _, num_weights, outputs = slabs.shape
+        stride, _ = piecewise_sizes(n, segments, continuous)
+        nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
+        sorted_piece, order = torch.sort(piece, dim=1)  # each input's samples, piece by piece
+        grad_x = torch.empty_like(x_ib)
+        grad_slabs = torch.zeros_like(slabs)
+        triton_kernels().gather_backward_kernel[_grid(-(-batch // BLOCK_B), inputs)](
+            grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
+            batch, outputs, num_weights * outputs,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O,
+        )  # fmt: skip
+        return (
+            grad_x if ctx.needs_input_grad[0] else None,
+            grad_slabs if ctx.needs_input_grad[1] else None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def triton_piecewise_gather(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False
+) -> Tensor:
+    """The sum neuron of a piecewise-polynomial layer through the Triton kernels: the same
+    contract as :func:`~high_order_layers_torch.kernels.fused_piecewise_gather` (only the ``n``
+    active weights of each link are read, the basis is evaluated inside the contraction).
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
+    """
+    x_ib = x.to(weight.dtype).t().contiguous()  # (I, B)
+    slabs = weight.permute(1, 2, 0).contiguous()  # (I, M, O): free for a slab-major weight
+    return _TritonPiecewiseGather.apply(x_ib, slabs, n, segments, continuous, clamp)

@@ -1,0 +1,152 @@
+"""The Triton kernels for piecewise sum neurons against their pure-torch twin.
+
+On a GPU the kernels are compiled and run on CUDA tensors. Without one, ``conftest.py`` selects
+Triton's interpreter (``TRITON_INTERPRET=1``), which runs the same kernel code on CPU tensors with
+NumPy: slow, so the shapes are small, and the tiles are shrunk to cover several per axis.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from helpers import graph_names
+from high_order_layers_torch.functional import piecewise_values, sum_neuron
+from high_order_layers_torch.kernels import _gather_triton, slab_major_weight, triton_piecewise_gather
+from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
+from high_order_layers_torch.layers import _linear as linear_module
+
+pytest.importorskip("triton")
+
+CUDA = torch.cuda.is_available()
+if not CUDA and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("no GPU, and Triton's interpreter was not selected", allow_module_level=True)
+DEVICE = "cuda" if CUDA else "cpu"
+requires_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+@pytest.fixture(autouse=True)
+def small_tiles(monkeypatch):
+    monkeypatch.setattr(_gather_triton, "BLOCK_B", 8)
+    monkeypatch.setattr(_gather_triton, "BLOCK_O", 16)
+
+
+def num_weights(n: int, segments: int, continuous: bool) -> int:
+    return segments * (n - 1) + 1 if continuous else segments * n
+
+
+def reference(x, weight, n, segments, continuous, clamp):
+    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
+    return sum_neuron(start, values, weight)
+
+
+def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, device=DEVICE, seed=0) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    scale = 2.4 if clamp else 2.0  # values outside [-1, 1] only where the clamp handles them
+    x = (torch.rand(batch, inputs, dtype=dtype, generator=generator) - 0.5) * scale
+    weight = torch.randn(outputs, inputs, num_weights(n, segments, continuous), dtype=dtype, generator=generator)
+    grad = torch.randn(batch, outputs, dtype=dtype, generator=generator)
+    x, grad = x.to(device).requires_grad_(), grad.to(device)
+    weight = slab_major_weight(weight.to(device)).requires_grad_()
+    results = []
+    for fn in (triton_piecewise_gather, reference):
+        y = fn(x, weight, n, segments, continuous, clamp=clamp)
+        results.append((y, *torch.autograd.grad(y, (x, weight), grad, allow_unused=True, materialize_grads=True)))
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-11, "atol": 1e-11}
+    for fused, twin in zip(*results, strict=True):
+        torch.testing.assert_close(fused, twin, **tol)
+    assert results[0][2].stride() == weight.stride()  # the gradient in the weight's own layout
+
+
+@pytest.mark.parametrize(
+    ("batch", "inputs", "outputs", "n", "segments", "continuous", "clamp", "dtype"),
+    [
+        (19, 3, 5, 3, 2, True, True, torch.float64),  # partial tiles on both axes
+        (17, 2, 33, 4, 1, False, False, torch.float64),  # one piece: every tile one run
+        (24, 2, 7, 5, 40, True, True, torch.float64),  # more pieces than samples per tile
+        (9, 3, 4, 1, 3, False, True, torch.float64),  # piecewise constants
+        (16, 2, 18, 2, 3, True, False, torch.float32),
+        (1, 1, 1, 3, 2, False, True, torch.float32),
+    ],
+)
+def test_matches_twin(batch, inputs, outputs, n, segments, continuous, clamp, dtype):
+    compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype)
+
+
+def test_gradcheck():
+    x = (torch.rand(5, 2, dtype=torch.float64, device=DEVICE) * 1.8 - 0.9).requires_grad_()
+    weight = torch.randn(3, 2, num_weights(3, 2, True), dtype=torch.float64, device=DEVICE)
+    weight = slab_major_weight(weight).requires_grad_()
+
+    def fn(x, weight):
+        return triton_piecewise_gather(x, weight, 3, 2, True)
+
+    assert torch.autograd.gradcheck(fn, (x, weight), fast_mode=True)
+    assert torch.autograd.gradgradcheck(fn, (x, weight), fast_mode=True)  # through the twin
+
+
+def test_nan_and_clamped_inputs():
+    x = torch.tensor([[float("nan"), 0.3], [3.0, -7.0], [1.0, -1.0]], dtype=torch.float64, device=DEVICE)
+    x.requires_grad_()
+    weight = torch.randn(4, 2, num_weights(3, 4, True), dtype=torch.float64, device=DEVICE)
+    weight = slab_major_weight(weight).requires_grad_()
+    y = triton_piecewise_gather(x, weight, 3, 4, True, clamp=True)
+    expected = reference(x, weight, 3, 4, True, True)
+    torch.testing.assert_close(y, expected, equal_nan=True)
+    assert y[0].isnan().all() and y[1:].isfinite().all()
+    (grad_x,) = torch.autograd.grad(y[1:].sum(), x)
+    assert (grad_x[1] == 0).all()  # clamped away: no gradient, as torch.clamp
+    assert grad_x[2].isfinite().all()
+
+
+def test_layers_use_the_kernel(monkeypatch):
+    """The gather path of piecewise layers runs through the kernel (allowed for the interpreter's
+    CPU tensors here, as it is for CUDA ones) and matches the pure-torch layer."""
+    for layer_cls, out_of_range in [(PiecewisePolynomial, "clamp"), (PiecewiseDiscontinuousPolynomial, "mirror")]:
+        layer = layer_cls(3, 4, n=3, segments=3, out_of_range=out_of_range).double().to(DEVICE)
+        layer.contraction = "gather"
+        x = torch.rand(10, 3, dtype=torch.float64, device=DEVICE) * 3 - 1.5
+        with monkeypatch.context() as patch:
+            patch.setattr(linear_module, "cpu_kernels_support", lambda tensor: False)
+            patch.setattr(linear_module, "triton_kernels_support", lambda tensor: False)
+            expected = layer(x)
+            patch.setattr(linear_module, "triton_kernels_support", lambda tensor: True)
+            y = layer(x)
+        assert "_TritonPiecewiseGatherBackward" in graph_names(y)
+        torch.testing.assert_close(y, expected)
+
+
+def test_switch_off(monkeypatch):
+    monkeypatch.setenv("HIGH_ORDER_LAYERS_TRITON", "0")
+    _gather_triton.triton_kernels.cache_clear()
+    try:
+        assert not _gather_triton.triton_kernels_available()
+    finally:
+        monkeypatch.undo()
+        _gather_triton.triton_kernels.cache_clear()
+
+
+def test_not_used_for_cpu_tensors():
+    assert not _gather_triton.triton_kernels_support(torch.zeros(1))
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("segments", "continuous", "clamp"), [(1, True, True), (4, False, False), (64, True, True)])
+def test_cuda_matches_twin_at_full_tiles(dtype, segments, continuous, clamp, monkeypatch):
+    monkeypatch.undo()  # the shipped tile sizes
+    compare(300, 37, 70, 5, segments, continuous, clamp, dtype)
+
+
+@requires_cuda
+def test_cuda_layer_uses_the_kernel():
+    layer = PiecewisePolynomial(16, 8, n=4, segments=64).cuda()
+    y = layer(torch.rand(32, 16, device="cuda") * 2 - 1)
+    assert "_TritonPiecewiseGatherBackward" in graph_names(y)
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert "_TritonPiecewiseGatherBackward" not in graph_names(layer(torch.zeros(2, 16, device="cuda")))
+    finally:
+        torch.use_deterministic_algorithms(False)
