@@ -145,3 +145,27 @@ def test_piecewise_conv_layers_use_the_kernel(monkeypatch) -> None:
     layer.out_of_range = "extrapolate"
     layer(torch.rand(1, 2, 5, 5))
     assert calls == [True, False]
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+@pytest.mark.parametrize(("rescale_output", "bias"), [(False, False), (True, True)])
+def test_one_polynomial_convs_carry_the_constant_term_as_a_bias(padding_mode, rescale_output, bias, monkeypatch):
+    """The Chebyshev kernel writes T_1 .. T_{n-1} only; the constant terms become a bias. Exact
+    at padded borders, with groups, rescaling and the layer's own bias too."""
+    import high_order_layers_torch.layers._conv as conv_module
+    from helpers import graph_names
+    from high_order_layers_torch.layers import HighOrderConv2d, PiecewisePolynomialBasis
+
+    layer = HighOrderConv2d(
+        4, 6, 3, PiecewisePolynomialBasis(4, 1), padding=2, padding_mode=padding_mode, groups=2,
+        rescale_output=rescale_output, bias=bias, dtype=torch.float64,
+    )  # fmt: skip
+    if bias:
+        torch.nn.init.normal_(layer.bias)
+    x = torch.rand(2, 4, 5, 6, dtype=torch.float64) * 2.4 - 1.2
+    with_kernel = layer_results(layer, x)
+    assert "_FusedChebyshevBackward" in graph_names(layer(x.requires_grad_()))
+    monkeypatch.setattr(conv_module, "cpu_kernels_support", lambda tensor: False)
+    without_kernel = layer_results(layer, x)
+    for a, b in zip(with_kernel, without_kernel, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

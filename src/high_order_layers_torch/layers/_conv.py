@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .._validation import check_choice, check_int, check_positive_float
 from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, chebyshev_polynomials, expand_channels_first
-from ..kernels import cpu_kernels_support, fused_piecewise_expansion
+from ..kernels import cpu_kernels_support, fused_chebyshev_expansion, fused_piecewise_expansion
 from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
@@ -352,15 +352,25 @@ class HighOrderConvNd(_HighOrderConvBase):
                 pad += [self.padding[index]] * 2
         return tuple(pad)
 
-    def _expansion_and_weight(self, x: Tensor, clamp: bool) -> tuple[Tensor, Tensor]:
+    def _expansion_and_weight(self, x: Tensor, clamp: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The expansion the convolution runs on, the matching ``(O, C / groups, M', *kernel)``
+        weight, and a constant ``(O,)`` to add to every output (or ``None``)."""
         basis = self.basis
-        if isinstance(basis, PiecewisePolynomialBasis) and basis.segments == 1 and not cpu_kernels_support(x):
-            # One polynomial per link, no kernel: Chebyshev polynomials of x are the expansion as
-            # they stand (no scatter), and the change of basis moves onto the small weight tensor.
-            dense = chebyshev_polynomials(x, basis.n, dim=2).flatten(1, 2)  # (B, C * n, *S)
-            coefficients = self.weight.movedim(2, -1) @ basis.chebyshev_to_lagrange.t()
-            return dense, coefficients.movedim(-1, 2)
-        return self.expand(x, clamp=clamp), self.weight
+        if not (isinstance(basis, PiecewisePolynomialBasis) and basis.segments == 1 and basis.n >= 2):
+            return self.expand(x, clamp=clamp), self.weight, None
+        # One polynomial per link: Chebyshev polynomials of x are the expansion as they stand (no
+        # scatter), and the change of basis moves onto the small weight tensor.
+        coefficients = (self.weight.movedim(2, -1) @ basis.chebyshev_to_lagrange.t()).movedim(-1, 2)
+        if not cpu_kernels_support(x):
+            return chebyshev_polynomials(x, basis.n, dim=2).flatten(1, 2), coefficients, None  # (B, C * n, *S)
+        # The kernel writes T_1 .. T_{n-1} only. T_0 = 1 at every position, padding included (the
+        # input is padded before the expansion), so the constant terms of all links sum into a
+        # bias and the convolution is (n - 1) / n as wide.
+        batch, channels, *spatial = x.shape
+        flat = x.reshape(batch, channels, math.prod(spatial))
+        dense = fused_chebyshev_expansion(flat, basis.n, clamp=clamp).view(batch, channels * (basis.n - 1), *spatial)
+        constant = coefficients[:, :, 0].flatten(1).sum(1)  # (O,)
+        return dense, coefficients[:, :, 1:], constant
 
     def forward(self, x: Tensor) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
@@ -368,11 +378,15 @@ class HighOrderConvNd(_HighOrderConvBase):
         pad = self.input_padding()
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
-        dense, weight = self._expansion_and_weight(x, clamp)  # (B, C * M, *S_padded), (O, C / groups, M, *kernel)
-        weight = weight.flatten(1, 2)  # (O, C / groups * M, *kernel)
+        dense, weight, constant = self._expansion_and_weight(x, clamp)  # (B, C * M', *S_padded), (O, C / g, M', *k)
+        weight = weight.flatten(1, 2)  # (O, C / groups * M', *kernel)
         if self.rescale_output:
             weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output
-        y = _CONV[self.num_spatial_dims](dense, weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            constant = None if constant is None else constant / self.links_per_output
+        bias = self.bias
+        if constant is not None:
+            bias = constant if bias is None else bias + constant
+        y = _CONV[self.num_spatial_dims](dense, weight, bias, self.stride, 0, self.dilation, self.groups)
         return y.squeeze(0) if unbatched else y
 
 
