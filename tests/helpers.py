@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from high_order_layers_torch.functional import piecewise_values, sum_neuron
+
 
 def graph_names(y: torch.Tensor) -> set[str]:
     """Names of every autograd node behind ``y``."""
@@ -14,3 +16,14 @@ def graph_names(y: torch.Tensor) -> set[str]:
             names.add(node.name())
             stack.extend(next_node for next_node, _ in node.next_functions)
     return names
+
+
+def num_weights(n: int, segments: int, continuous: bool) -> int:
+    """Weights per link of a piecewise basis, written out independently of the library."""
+    return segments * (n - 1) + 1 if continuous else segments * n
+
+
+def sum_neuron_reference(x, weight, n, segments, continuous, clamp):
+    """The piecewise sum neuron by the pure-torch product-form basis and the dense contraction."""
+    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
+    return sum_neuron(start, values, weight)

@@ -7,22 +7,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import graph_names
-from high_order_layers_torch.functional import piecewise_values, sum_neuron, sum_neuron_gather
+from helpers import graph_names, num_weights, sum_neuron_reference
+from high_order_layers_torch.functional import piecewise_values, sum_neuron_gather
 from high_order_layers_torch.kernels import cpu_kernels_available, fused_piecewise_gather, slab_major_weight
 from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
 from high_order_layers_torch.refine import Refine, refine_
 
 pytestmark = pytest.mark.skipif(not cpu_kernels_available(), reason="no C++ toolchain for the CPU kernels")
-
-
-def num_weights(n: int, segments: int, continuous: bool) -> int:
-    return segments * (n - 1) + 1 if continuous else segments * n
-
-
-def reference(x, weight, n, segments, continuous, clamp):
-    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
-    return sum_neuron(start, values, weight)
 
 
 def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, slab_major=False, seed=0) -> None:
@@ -33,7 +24,7 @@ def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, sl
     weight = (slab_major_weight(weight) if slab_major else weight).requires_grad_()
     grad = torch.randn(batch, outputs, dtype=dtype, generator=generator)
     results = []
-    for fn in (fused_piecewise_gather, reference):
+    for fn in (fused_piecewise_gather, sum_neuron_reference):
         y = fn(x, weight, n, segments, continuous, clamp=clamp)
         results.append((y, *torch.autograd.grad(y, (x, weight), grad, allow_unused=True, materialize_grads=True)))
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-11, "atol": 1e-11}

@@ -12,8 +12,7 @@ import os
 import pytest
 import torch
 
-from helpers import graph_names
-from high_order_layers_torch.functional import piecewise_values, sum_neuron
+from helpers import graph_names, num_weights, sum_neuron_reference
 from high_order_layers_torch.kernels import _gather_triton, slab_major_weight, triton_piecewise_gather
 from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
 from high_order_layers_torch.layers import _linear as linear_module
@@ -33,15 +32,6 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(_gather_triton, "BLOCK_O", 16)
 
 
-def num_weights(n: int, segments: int, continuous: bool) -> int:
-    return segments * (n - 1) + 1 if continuous else segments * n
-
-
-def reference(x, weight, n, segments, continuous, clamp):
-    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
-    return sum_neuron(start, values, weight)
-
-
 def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, device=DEVICE, seed=0) -> None:
     generator = torch.Generator().manual_seed(seed)
     scale = 2.4 if clamp else 2.0  # values outside [-1, 1] only where the clamp handles them
@@ -51,7 +41,7 @@ def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, de
     x, grad = x.to(device).requires_grad_(), grad.to(device)
     weight = slab_major_weight(weight.to(device)).requires_grad_()
     results = []
-    for fn in (triton_piecewise_gather, reference):
+    for fn in (triton_piecewise_gather, sum_neuron_reference):
         y = fn(x, weight, n, segments, continuous, clamp=clamp)
         results.append((y, *torch.autograd.grad(y, (x, weight), grad, allow_unused=True, materialize_grads=True)))
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-11, "atol": 1e-11}
@@ -93,7 +83,7 @@ def test_nan_and_clamped_inputs():
     weight = torch.randn(4, 2, num_weights(3, 4, True), dtype=torch.float64, device=DEVICE)
     weight = slab_major_weight(weight).requires_grad_()
     y = triton_piecewise_gather(x, weight, 3, 4, True, clamp=True)
-    expected = reference(x, weight, 3, 4, True, True)
+    expected = sum_neuron_reference(x, weight, 3, 4, True, True)
     torch.testing.assert_close(y, expected, equal_nan=True)
     assert y[0].isnan().all() and y[1:].isfinite().all()
     (grad_x,) = torch.autograd.grad(y[1:].sum(), x)

@@ -116,10 +116,10 @@ def sum_neuron_gather(start: Tensor | None, values: Tensor, weight: Tensor) -> T
         start: ``(B, I)`` or ``None``. values: ``(B, I, K)``. weight: ``(O, I, M)``.
         Output: ``(B, O)``.
     """
-    batch = values.shape[0]
-    rows = _active_rows(start, values, weight.shape[-1]).reshape(batch, -1)  # (B, I * K)
+    batch, inputs, active = values.shape
+    rows = _active_rows(start, values, weight.shape[-1]).reshape(batch, inputs * active)  # (B, I * K)
     return torch.nn.functional.embedding_bag(
-        rows, _weight_table(weight), per_sample_weights=values.reshape(batch, -1), mode="sum"
+        rows, _weight_table(weight), per_sample_weights=values.reshape(batch, inputs * active), mode="sum"
     )
 
 

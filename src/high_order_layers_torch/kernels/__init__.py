@@ -13,6 +13,9 @@ from ._gather_cpu import slab_major_weight as slab_major_weight
 from ._gather_triton import triton_kernels_available as triton_kernels_available
 from ._gather_triton import triton_kernels_support as triton_kernels_support
 from ._gather_triton import triton_piecewise_gather as triton_piecewise_gather
+from ._product_cpu import fused_linear_product as fused_linear_product
+from ._product_cpu import fused_piecewise_product as fused_piecewise_product
+from ._product_cpu import product_neuron_twin as product_neuron_twin
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
@@ -20,8 +23,11 @@ __all__ = [
     "cpu_kernels_support",
     "fused_chebyshev_expansion",
     "fused_fourier_values",
+    "fused_linear_product",
     "fused_piecewise_expansion",
     "fused_piecewise_gather",
+    "fused_piecewise_product",
+    "product_neuron_twin",
     "slab_major_weight",
     "sum_contraction",
     "triton_kernels_available",

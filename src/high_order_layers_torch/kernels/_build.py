@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 _HERE = Path(__file__).parent
-_SOURCES = ("gather_cpu.cpp", "expand_cpu.cpp", "fourier_cpu.cpp", "bindings.cpp")
-_HEADERS = ("piecewise_basis.h",)
+_SOURCES = ("gather_cpu.cpp", "product_cpu.cpp", "expand_cpu.cpp", "fourier_cpu.cpp", "bindings.cpp")
+_HEADERS = ("piecewise_basis.h", "vector_lanes.h")
 
 
 def _sources_digest() -> str:

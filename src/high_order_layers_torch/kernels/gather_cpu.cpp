@@ -17,46 +17,11 @@
 #include <vector>
 
 #include "piecewise_basis.h"
+#include "vector_lanes.h"
 
 namespace {
 
 using namespace high_order_layers;
-
-// One vector register's worth of T (GCC/Clang vector extension; lowered to whatever vector
-// instructions the build targets, so the same code serves AVX-512, AVX2 and plain SSE).
-template <typename T>
-struct Lanes {
-  typedef T vec __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
-  static constexpr int64_t size = 64 / sizeof(T);
-};
-
-template <typename T>
-inline typename Lanes<T>::vec load(const T* p) {
-  return *reinterpret_cast<const typename Lanes<T>::vec*>(p);
-}
-
-template <typename T>
-inline void store(T* p, typename Lanes<T>::vec v) {
-  *reinterpret_cast<typename Lanes<T>::vec*>(p) = v;
-}
-
-template <typename T>
-inline T horizontal_sum(typename Lanes<T>::vec v) {
-  // halve the vector until four lanes remain (compiles to extracts and vector adds)
-  typedef T half __attribute__((vector_size(32)));
-  typedef T quarter __attribute__((vector_size(16)));
-  half low, high;
-  __builtin_memcpy(&low, &v, sizeof(half));
-  __builtin_memcpy(&high, reinterpret_cast<const char*>(&v) + sizeof(half), sizeof(half));
-  const half h = low + high;
-  quarter a, b;
-  __builtin_memcpy(&a, &h, sizeof(quarter));
-  __builtin_memcpy(&b, reinterpret_cast<const char*>(&h) + sizeof(quarter), sizeof(quarter));
-  const quarter q = a + b;
-  T sum = T(0);
-  for (int64_t j = 0; j < int64_t(sizeof(quarter) / sizeof(T)); ++j) sum += q[j];
-  return sum;
-}
 
 // y[o] += sum_k phi[k * phi_stride] * w[k * O + o] for o < O, four vector registers of y at a
 // time held in registers while the K weight rows are added in.
@@ -118,17 +83,6 @@ inline T dot_and_accumulate(const T* __restrict g, const T* __restrict w, T* __r
     gw[o] += v * g[o];
   }
   return dot;
-}
-
-// The samples of one input ordered by their first active weight: order[r] for r in
-// [first[s], first[s + 1]) all start at weight s (a counting sort; `runs` = M - K + 1 keys).
-inline void sort_by_start(const int32_t* start, int64_t B, int64_t runs, int32_t* order, int32_t* first,
-                          int32_t* cursor) {
-  std::fill(first, first + runs + 1, 0);
-  for (int64_t b = 0; b < B; ++b) ++first[start[b] + 1];
-  for (int64_t s = 0; s < runs; ++s) first[s + 1] += first[s];
-  std::copy(first, first + runs, cursor);
-  for (int64_t b = 0; b < B; ++b) order[cursor[start[b]]++] = static_cast<int32_t>(b);
 }
 
 // Backward of one input with K known at compile time, so per-link accumulators live in registers.

@@ -97,6 +97,17 @@ struct Nodes {
   }
 };
 
+// The samples of one input ordered by their first active weight: order[r] for r in
+// [first[s], first[s + 1]) all start at weight s (a counting sort; `runs` = M - K + 1 keys).
+inline void sort_by_start(const int32_t* start, int64_t B, int64_t runs, int32_t* order, int32_t* first,
+                          int32_t* cursor) {
+  std::fill(first, first + runs + 1, 0);
+  for (int64_t b = 0; b < B; ++b) ++first[start[b] + 1];
+  for (int64_t s = 0; s < runs; ++s) first[s + 1] += first[s];
+  std::copy(first, first + runs, cursor);
+  for (int64_t b = 0; b < B; ++b) order[cursor[start[b]]++] = static_cast<int32_t>(b);
+}
+
 inline Basis make_basis(int64_t K, int64_t segments, int64_t stride, int64_t num_weights, bool clamp) {
   TORCH_CHECK(segments >= 1 && K >= 1 && (segments - 1) * stride + K == num_weights, "inconsistent basis sizes");
   return Basis{segments, stride, K, num_weights, clamp};

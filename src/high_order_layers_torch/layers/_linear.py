@@ -25,8 +25,10 @@ from ..functional import (
 from ..kernels import (
     cpu_kernels_support,
     fused_chebyshev_expansion,
+    fused_linear_product,
     fused_piecewise_expansion,
     fused_piecewise_gather,
+    fused_piecewise_product,
     slab_major_weight,
     sum_contraction,
     triton_kernels_support,
@@ -75,7 +77,9 @@ class HighOrderLinear(nn.Module):
             C++ on the CPU when it builds, Triton on CUDA when installed, else ``embedding_bag``) or
             ``"auto"`` (picks by a cost model, see
             :func:`~high_order_layers_torch.kernels.sum_contraction`). All give the same result
-            to round-off. Also settable later: ``layer.contraction = "gather"``.
+            to round-off. Also settable later: ``layer.contraction = "gather"``. Product layers
+            on the CPU ignore it when the kernels build: their fused kernel forms each link value
+            where it is used, never the ``(B, out, in)`` tensor of all of them.
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -136,11 +140,15 @@ class HighOrderLinear(nn.Module):
 
     def layout_weight(self, values: Tensor) -> Tensor:
         """``values`` ``(out, in, M)`` stored the way this layer computes fastest: piecewise sum
-        layers keep one contiguous ``(M, out)`` slab per input, the layout the fused CPU kernel
-        reads and writes its gradient in without copies (the shape stays ``(out, in, M)``, only
-        the strides differ); every other layer a plain contiguous tensor. Refinement stores new
-        weights through it."""
-        if self.neuron == "sum" and isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.segments > 1:
+        layers with several segments and every piecewise or linear product layer keep one
+        contiguous ``(M, out)`` slab per input, the layout the fused CPU kernels read and write
+        their gradient in without copies (the shape stays ``(out, in, M)``, only the strides
+        differ); every other layer a plain contiguous tensor. Refinement stores new weights
+        through it."""
+        piecewise = isinstance(self.basis, PiecewisePolynomialBasis)
+        if self.neuron == "sum" and piecewise and self.basis.segments > 1:
+            return slab_major_weight(values)
+        if self.neuron == "product" and (piecewise or isinstance(self.basis, LinearBasis)):
             return slab_major_weight(values)
         return values.contiguous()
 
@@ -192,8 +200,7 @@ class HighOrderLinear(nn.Module):
             if self.rescale_output:
                 y = y / self.in_features
         else:
-            start, values = self.basis(self.prepare_input(flat))  # (B, I), (B, I, K)
-            y = product_neuron(self._link_values(start, values), self.alpha)
+            y = self._product_neuron(flat)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -236,6 +243,20 @@ class HighOrderLinear(nn.Module):
             return sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))
         start, values = basis(x)
         return (sum_neuron_gather if contraction == "gather" else sum_neuron)(start, values, self.weight)
+
+    def _product_neuron(self, x: Tensor) -> Tensor:
+        """The product neuron on the raw ``(B, I)`` input (the input policy is applied here):
+        on the CPU through the fused kernel, which never forms the ``(B, O, I)`` link values."""
+        basis = self.basis
+        if isinstance(basis, (PiecewisePolynomialBasis, LinearBasis)) and cpu_kernels_support(self.weight):
+            x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
+            if isinstance(basis, LinearBasis):
+                return fused_linear_product(x, self.weight, self.alpha, clamp=clamp)
+            return fused_piecewise_product(
+                x, self.weight, basis.n, basis.segments, basis.continuous, self.alpha, clamp=clamp
+            )
+        start, values = basis(self.prepare_input(x))  # (B, I), (B, I, K)
+        return product_neuron(self._link_values(start, values), self.alpha)
 
     def _link_values(self, start: Tensor | None, values: Tensor) -> Tensor:
         contraction = choose_contraction(self.basis.num_weights, self.basis.num_active, self.contraction)
