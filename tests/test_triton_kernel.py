@@ -8,6 +8,9 @@ NumPy: slow, so the shapes are small, and the tiles are shrunk to cover several 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,3 +143,16 @@ def test_cuda_layer_uses_the_kernel():
         assert "_TritonPiecewiseGatherBackward" not in graph_names(layer(torch.zeros(2, 16, device="cuda")))
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_kernels_compile_to_gpu_machine_code(tmp_path):
+    """The kernels lower to cubins for Ampere and Hopper with Triton's bundled ptxas, no GPU
+    needed (in a child process: this one may run them in the interpreter)."""
+    environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    environment["TRITON_CACHE_DIR"] = str(tmp_path)
+    script = Path(__file__).with_name("triton_compile_check.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "80", "90"], env=environment, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("bytes") == 16

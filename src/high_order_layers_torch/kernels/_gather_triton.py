@@ -25,6 +25,10 @@ from ._expand_cpu import local_nodes
 BLOCK_B = 32
 BLOCK_O = 64
 
+#: Compiler options of every launch. Fused multiply-adds are asked for explicitly: Triton's default
+#: for them is changing between releases (and warns while it is unset).
+LAUNCH_OPTIONS = {"enable_fp_fusion": True}
+
 
 @functools.cache
 def triton_kernels() -> ModuleType | None:
@@ -85,7 +89,7 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         kernels.gather_forward_kernel[grid](
             x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
             SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
-            BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O,
+            BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O, **LAUNCH_OPTIONS,
         )  # fmt: skip
         ctx.save_for_backward(x_ib, slabs, piece if save_piece else None)
         ctx.basis = (n, segments, continuous, clamp)
@@ -117,6 +121,7 @@ class _TritonPiecewiseGather(torch.autograd.Function):
             grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
             batch, outputs, num_weights * outputs,
             SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O,
+            **LAUNCH_OPTIONS,
         )  # fmt: skip
         return (
             grad_x if ctx.needs_input_grad[0] else None,

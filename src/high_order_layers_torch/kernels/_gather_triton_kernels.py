@@ -166,7 +166,7 @@ def gather_backward_kernel(
             w = tl.load(slab_rows + k * OUTPUTS + offs_o[None, :], mask=mask, other=0.0)
             grad_x += _lagrange_slope(t, nodes_ptr, weights_ptr, k, K) * tl.sum(g * w, axis=1)
             contribution = _lagrange(t, nodes_ptr, weights_ptr, k, K)[:, None] * g
-            run_sums, _ = tl.associative_scan((contribution, flags), 0, _add_within_runs)
+            run_sums = tl.associative_scan((contribution, flags), 0, _add_within_runs)[0]
             tl.atomic_add(grad_slab_rows + k * OUTPUTS + offs_o[None, :], run_sums, mask=ends_run[:, None] & mask_o)
     grad_x = grad_x * SEGMENTS  # d t / d x
     if CLAMP:  # the clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp
