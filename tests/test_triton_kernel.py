@@ -31,8 +31,8 @@ requires_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 
 @pytest.fixture(autouse=True)
 def small_tiles(monkeypatch):
-    monkeypatch.setattr(_gather_triton, "BLOCK_B", 8)
-    monkeypatch.setattr(_gather_triton, "BLOCK_O", 16)
+    monkeypatch.setattr(_gather_triton, "FORWARD_TILE", (8, 16))
+    monkeypatch.setattr(_gather_triton, "BACKWARD_TILE", (8, 4))
 
 
 def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, device=DEVICE, seed=0) -> None:

@@ -40,14 +40,21 @@ def backward_signature(dtype: str) -> dict[str, str]:
     return signature
 
 
+def tile(sizes: tuple[int, int]) -> dict[str, int]:
+    return {"BLOCK_B": sizes[0], "BLOCK_O": sizes[1]}
+
+
 def compile_all(architecture: int) -> None:
     target = GPUTarget("cuda", architecture, 32)
-    blocks = {"BLOCK_B": _gather_triton.BLOCK_B, "BLOCK_O": _gather_triton.BLOCK_O}
     for dtype in ("fp32", "fp64"):
         for k, segments, stride, clamp, save_piece in CONFIGS:
-            basis = {"SEGMENTS": segments, "STRIDE": stride, "K": k, "CLAMP": clamp, **blocks}
-            forward = (kernels.gather_forward_kernel, forward_signature(dtype, save_piece), {"SAVE_PIECE": save_piece})
-            backward = (kernels.gather_backward_kernel, backward_signature(dtype), {})
+            basis = {"SEGMENTS": segments, "STRIDE": stride, "K": k, "CLAMP": clamp}
+            forward = (
+                kernels.gather_forward_kernel,
+                forward_signature(dtype, save_piece),
+                {"SAVE_PIECE": save_piece, **tile(_gather_triton.FORWARD_TILE)},
+            )
+            backward = (kernels.gather_backward_kernel, backward_signature(dtype), tile(_gather_triton.BACKWARD_TILE))
             for kernel, signature, extra in (forward, backward):
                 constants = basis | extra
                 signature |= dict.fromkeys(constants, "constexpr")

@@ -21,9 +21,11 @@ from torch import Tensor
 from ..functional import link_values_gather, piecewise_sizes, piecewise_values
 from ._expand_cpu import local_nodes
 
-#: Samples per tile of the forward and backward kernels, and outputs per tile of the forward.
-BLOCK_B = 32
-BLOCK_O = 64
+#: Tile sizes (samples, outputs) of the forward and backward kernels: the largest of those tried for
+#: which ptxas reports no register spills on sm_90 in float32 and float64 (a static check; not yet
+#: tuned by timing on a GPU).
+FORWARD_TILE = (32, 32)
+BACKWARD_TILE = (32, 16)
 
 #: Compiler options of every launch. Fused multiply-adds are asked for explicitly: Triton's default
 #: for them is changing between releases (and warns while it is unset).
@@ -85,11 +87,12 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         y = slabs.new_empty(batch, outputs)
         save_piece = any(ctx.needs_input_grad[:2])
         piece = torch.empty(inputs, batch, dtype=torch.int32, device=x_ib.device) if save_piece else y
-        grid = _grid(-(-batch // BLOCK_B), -(-outputs // BLOCK_O))
+        block_b, block_o = FORWARD_TILE
+        grid = _grid(-(-batch // block_b), -(-outputs // block_o))
         kernels.gather_forward_kernel[grid](
             x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
             SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
-            BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O, **LAUNCH_OPTIONS,
+            BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
         )  # fmt: skip
         ctx.save_for_backward(x_ib, slabs, piece if save_piece else None)
         ctx.basis = (n, segments, continuous, clamp)
@@ -117,10 +120,11 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         sorted_piece, order = torch.sort(piece, dim=1)  # each input's samples, piece by piece
         grad_x = torch.empty_like(x_ib)
         grad_slabs = torch.zeros_like(slabs)
-        triton_kernels().gather_backward_kernel[_grid(-(-batch // BLOCK_B), inputs)](
+        block_b, block_o = BACKWARD_TILE
+        triton_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
             grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
             batch, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, BLOCK_B=BLOCK_B, BLOCK_O=BLOCK_O,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, BLOCK_B=block_b, BLOCK_O=block_o,
             **LAUNCH_OPTIONS,
         )  # fmt: skip
         return (
