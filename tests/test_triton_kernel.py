@@ -23,6 +23,8 @@ from high_order_layers_torch.layers import _linear as linear_module
 pytest.importorskip("triton")
 
 CUDA = torch.cuda.is_available()
+if not _gather_triton.triton_kernels_available():
+    pytest.skip("the Triton kernels are switched off (HIGH_ORDER_LAYERS_TRITON=0)", allow_module_level=True)
 if not CUDA and os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("no GPU, and Triton's interpreter was not selected", allow_module_level=True)
 DEVICE = "cuda" if CUDA else "cpu"
@@ -116,6 +118,8 @@ def test_switch_off(monkeypatch):
     _gather_triton.triton_kernels.cache_clear()
     try:
         assert not _gather_triton.triton_kernels_available()
+        with pytest.raises(RuntimeError, match="HIGH_ORDER_LAYERS_TRITON=0"):
+            triton_piecewise_gather(torch.zeros(2, 1), torch.zeros(1, 1, 3), 3, 1, True)
     finally:
         monkeypatch.undo()
         _gather_triton.triton_kernels.cache_clear()

@@ -146,7 +146,12 @@ def triton_piecewise_gather(
 
     Shape:
         x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
+
+    Raises:
+        RuntimeError: where Triton is not installed or is switched off.
     """
+    if not triton_kernels_available():
+        raise RuntimeError("the Triton kernels are unavailable: Triton is not installed or HIGH_ORDER_LAYERS_TRITON=0")
     x_ib = x.to(weight.dtype).t().contiguous()  # (I, B)
     slabs = weight.permute(1, 2, 0).contiguous()  # (I, M, O): free for a slab-major weight
     return _TritonPiecewiseGather.apply(x_ib, slabs, n, segments, continuous, clamp)
