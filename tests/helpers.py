@@ -9,13 +9,13 @@ from high_order_layers_torch.functional import piecewise_values, sum_neuron
 
 def graph_names(y: torch.Tensor) -> set[str]:
     """Names of every autograd node behind ``y``."""
-    names, stack = set(), [y.grad_fn]
+    seen, stack = set(), [y.grad_fn]
     while stack:
         node = stack.pop()
-        if node is not None and node.name() not in names:
-            names.add(node.name())
+        if node is not None and node not in seen:  # by node: two nodes may share a name
+            seen.add(node)
             stack.extend(next_node for next_node, _ in node.next_functions)
-    return names
+    return {node.name() for node in seen}
 
 
 def num_weights(n: int, segments: int, continuous: bool) -> int:

@@ -189,12 +189,70 @@ def test_fourier_kernel_matches_the_recurrence_twin(n, dtype) -> None:
     torch.testing.assert_close(grad_fused, expected, **tol)
 
 
-def test_fourier_kernel_gradcheck_and_gradgradcheck() -> None:
+@pytest.mark.parametrize(("rows", "constant"), [(False, True), (False, False), (True, True), (True, False)])
+def test_fourier_kernel_gradcheck_and_gradgradcheck(rows, constant) -> None:
     from high_order_layers_torch.kernels import fused_fourier_values
 
     x = (torch.rand(4, 3, dtype=torch.float64) * 2 - 1).requires_grad_()
-    assert torch.autograd.gradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))
-    assert torch.autograd.gradgradcheck(lambda v: fused_fourier_values(v, 1.3, 4), (x,))
+
+    def fn(v):
+        return fused_fourier_values(v, 1.3, 4, rows=rows, constant=constant)
+
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_fourier_kernel_rows_layout_without_the_constant(n, dtype) -> None:
+    """``rows=True, constant=False``: value ``j`` of input ``i`` at ``[:, j, i]``, leading 1 left out."""
+    from high_order_layers_torch.functional import fourier_basis_harmonic
+    from high_order_layers_torch.kernels import fused_fourier_values
+
+    x = (torch.rand(7, 5, dtype=dtype) * 4 - 2).requires_grad_()
+    fused = fused_fourier_values(x, 0.7, n, rows=True, constant=False)
+    twin = fourier_basis_harmonic(x, 0.7, n)[..., 1:].movedim(-1, 1)
+    assert fused.shape == (7, 2 * n, 5) and fused.is_contiguous()
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(fused, twin, **tol)
+    grad = torch.randn_like(fused)
+    torch.testing.assert_close(torch.autograd.grad(fused, x, grad)[0], torch.autograd.grad(twin, x, grad)[0], **tol)
+
+
+def test_fourier_kernel_rejects_bad_layouts() -> None:
+    from high_order_layers_torch.kernels import fused_fourier_values
+
+    with pytest.raises(ValueError, match=r"rows=True takes a \(B, I\) input, got shape \(2, 3, 4\)"):
+        fused_fourier_values(torch.zeros(2, 3, 4), 1.0, 2, rows=True)
+    with pytest.raises(ValueError, match="constant=False needs n >= 1, got n=0"):
+        fused_fourier_values(torch.zeros(2, 3), 1.0, 0, constant=False)
+
+
+@pytest.mark.parametrize(("rescale_output", "bias"), [(False, False), (True, True)])
+def test_fourier_layers_fold_the_constant_into_a_bias(rescale_output, bias, monkeypatch) -> None:
+    """Fourier sum layers on the CPU: harmonics in (B, 2n, I) rows, the constant terms as a bias,
+    the weight stored (out, M, in) so the GEMM reads it without a copy; equal to the plain path."""
+    import high_order_layers_torch.layers._basis as basis_module
+    import high_order_layers_torch.layers._linear as linear_module
+    from high_order_layers_torch.layers import HighOrderLinear
+    from high_order_layers_torch.layers._basis import FourierBasis
+
+    layer = HighOrderLinear(5, 3, FourierBasis(3, 1.5), bias=bias, rescale_output=rescale_output, dtype=torch.float64)
+    assert layer.weight.transpose(1, 2).is_contiguous()
+    if bias:
+        torch.nn.init.normal_(layer.bias)
+    x = (torch.rand(6, 5, dtype=torch.float64) * 2.6 - 1.3).requires_grad_()
+    y = layer(x)
+    assert "_FusedFourierBackward" in graph_names(y)
+    grad = torch.randn_like(y)
+    fused = (y, *torch.autograd.grad(y, (x, layer.weight), grad))
+    assert fused[2].stride() == layer.weight.stride()
+    monkeypatch.setattr(linear_module, "cpu_kernels_support", lambda tensor: False)
+    monkeypatch.setattr(basis_module, "cpu_kernels_support", lambda tensor: False)
+    y = layer(x)
+    plain = (y, *torch.autograd.grad(y, (x, layer.weight), grad))
+    for a, b in zip(fused, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -7,6 +7,7 @@ from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._dispatch import sum_contraction as sum_contraction
 from ._expand_cpu import fused_chebyshev_expansion as fused_chebyshev_expansion
 from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
+from ._fourier_cpu import basis_major_weight as basis_major_weight
 from ._fourier_cpu import fused_fourier_values as fused_fourier_values
 from ._gather_cpu import fused_piecewise_gather as fused_piecewise_gather
 from ._gather_cpu import slab_major_weight as slab_major_weight
@@ -19,6 +20,7 @@ from ._product_cpu import product_neuron_twin as product_neuron_twin
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
+    "basis_major_weight",
     "cpu_kernels_available",
     "cpu_kernels_support",
     "fused_chebyshev_expansion",

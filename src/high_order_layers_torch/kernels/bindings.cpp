@@ -18,8 +18,8 @@ at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes
                            int64_t num_weights, bool clamp);
 at::Tensor chebyshev_forward(at::Tensor x, int64_t n, bool clamp);
 at::Tensor chebyshev_backward(at::Tensor grad, at::Tensor x, int64_t n, bool clamp);
-at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n);
-at::Tensor fourier_backward(at::Tensor grad, at::Tensor c1, at::Tensor s1, int64_t n);
+at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);
+at::Tensor fourier_backward(at::Tensor grad, at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gather_forward", &gather_forward, "fused piecewise basis and gather contraction, forward (CPU)");

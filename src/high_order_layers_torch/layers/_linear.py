@@ -23,8 +23,10 @@ from ..functional import (
     sum_neuron_gather,
 )
 from ..kernels import (
+    basis_major_weight,
     cpu_kernels_support,
     fused_chebyshev_expansion,
+    fused_fourier_values,
     fused_linear_product,
     fused_piecewise_expansion,
     fused_piecewise_gather,
@@ -143,11 +145,14 @@ class HighOrderLinear(nn.Module):
         layers with several segments and every piecewise or linear product layer keep one
         contiguous ``(M, out)`` slab per input, the layout the fused CPU kernels read and write
         their gradient in without copies (the shape stays ``(out, in, M)``, only the strides
-        differ); every other layer a plain contiguous tensor. Refinement stores new weights
-        through it."""
+        differ); Fourier sum layers keep the ``(out, M, in)`` order, in which the weights of the
+        non-constant terms form one matrix the GEMM reads as it is; every other layer a plain
+        contiguous tensor. Refinement stores new weights through it."""
         piecewise = isinstance(self.basis, PiecewisePolynomialBasis)
         if self.neuron == "sum" and piecewise and self.basis.segments > 1:
             return slab_major_weight(values)
+        if self.neuron == "sum" and isinstance(self.basis, FourierBasis):
+            return basis_major_weight(values)
         if self.neuron == "product" and (piecewise or isinstance(self.basis, LinearBasis)):
             return slab_major_weight(values)
         return values.contiguous()
@@ -217,6 +222,15 @@ class HighOrderLinear(nn.Module):
         """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here)."""
         basis = self.basis
         contraction = sum_contraction(basis.num_weights, basis.num_active, self.contraction, self.weight)
+        fourier = isinstance(basis, FourierBasis) and basis.n >= 1
+        if fourier and contraction == "dense" and cpu_kernels_support(self.weight):
+            # The constant terms sum into a bias, so the GEMM has 2 n columns per input, not
+            # 2 n + 1: the harmonics as a (B, 2 n, I) block, and the weight's non-constant terms
+            # as the (O, 2 n * I) matrix its (O, M, I) storage already holds.
+            x = self.prepare_input(x.to(self.weight.dtype))
+            harmonics = fused_fourier_values(x, math.pi / basis.length, basis.n, rows=True, constant=False)
+            weight = self.weight.transpose(1, 2)  # (O, M, I)
+            return torch.nn.functional.linear(harmonics.flatten(1), weight[:, 1:].flatten(1), weight[:, 0].sum(1))
         if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(self.weight):
             x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
             if contraction == "gather":  # the kernel evaluates the basis inside the contraction
