@@ -276,3 +276,16 @@ def test_chebyshev_kernel_gradcheck_and_gradgradcheck() -> None:
     x = (torch.rand(2, 2, 5, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: fused_chebyshev_expansion(v, 4, clamp=True), (x,))
     assert torch.autograd.gradgradcheck(lambda v: fused_chebyshev_expansion(v, 4, clamp=True), (x,))
+
+
+@pytest.mark.parametrize(("n", "segments"), [(3, 4), (10, 2)])  # unrolled and generic backward
+def test_weight_gradient_alone_for_an_input_without_grad(n, segments) -> None:
+    """A first layer's input needs no gradient: the kernel then skips it, and the weight gradient
+    is unchanged."""
+    x = torch.rand(37, 6, dtype=torch.float64) * 2.4 - 1.2
+    weight = slab_major_weight(torch.randn(5, 6, num_weights(n, segments, True), dtype=torch.float64)).requires_grad_()
+    grad = torch.randn(37, 5, dtype=torch.float64)
+    y = fused_piecewise_gather(x, weight, n, segments, True, clamp=True)
+    (fused,) = torch.autograd.grad(y, weight, grad)
+    (expected,) = torch.autograd.grad(sum_neuron_reference(x, weight, n, segments, True, True), weight, grad)
+    torch.testing.assert_close(fused, expected, rtol=1e-11, atol=1e-11)

@@ -160,3 +160,13 @@ def test_kernels_compile_to_gpu_machine_code(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("bytes") == 16
+
+
+def test_weight_gradient_alone_for_an_input_without_grad():
+    x = torch.rand(19, 3, dtype=torch.float64, device=DEVICE) * 2.4 - 1.2
+    weight = torch.randn(5, 3, num_weights(3, 4, False), dtype=torch.float64, device=DEVICE)
+    weight = slab_major_weight(weight).requires_grad_()
+    grad = torch.randn(19, 5, dtype=torch.float64, device=DEVICE)
+    (fused,) = torch.autograd.grad(triton_piecewise_gather(x, weight, 3, 4, False, clamp=True), weight, grad)
+    (expected,) = torch.autograd.grad(sum_neuron_reference(x, weight, 3, 4, False, True), weight, grad)
+    torch.testing.assert_close(fused, expected, rtol=1e-11, atol=1e-11)

@@ -20,7 +20,8 @@ from triton.compiler import ASTSource
 from high_order_layers_torch.kernels import _gather_triton
 from high_order_layers_torch.kernels import _gather_triton_kernels as kernels
 
-#: (K, segments, stride, clamp, save pieces): a typical layer, and piecewise constants (stride 0).
+#: (K, segments, stride, clamp, save pieces and input gradient): a typical hidden layer, and a first
+#: layer of piecewise constants (stride 0).
 CONFIGS = [(5, 64, 4, True, True), (1, 3, 0, False, False)]
 
 
@@ -54,7 +55,11 @@ def compile_all(architecture: int) -> None:
                 forward_signature(dtype, save_piece),
                 {"SAVE_PIECE": save_piece, **tile(_gather_triton.FORWARD_TILE)},
             )
-            backward = (kernels.gather_backward_kernel, backward_signature(dtype), tile(_gather_triton.BACKWARD_TILE))
+            backward = (
+                kernels.gather_backward_kernel,
+                backward_signature(dtype),
+                {"NEED_X": save_piece, **tile(_gather_triton.BACKWARD_TILE)},
+            )
             for kernel, signature, extra in (forward, backward):
                 constants = basis | extra
                 signature |= dict.fromkeys(constants, "constexpr")

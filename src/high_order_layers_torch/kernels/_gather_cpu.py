@@ -40,10 +40,11 @@ class _FusedPiecewiseGather(torch.autograd.Function):
             grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
             return grad_x, grad_slabs, None, None, None, None
         stride, _ = piecewise_sizes(n, segments, continuous)
+        need_x = ctx.needs_input_grad[0]  # not for a first layer: its input needs no gradient
         grad_x, grad_slabs = cpu_kernels().gather_backward(
-            grad_out, x_ib, slabs, local_nodes(n), segments, stride, clamp
+            grad_out, x_ib, slabs, local_nodes(n), segments, stride, clamp, need_x
         )
-        return grad_x, grad_slabs, None, None, None, None
+        return (grad_x if need_x else None), grad_slabs, None, None, None, None
 
 
 def fused_piecewise_gather(

@@ -118,17 +118,18 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         stride, _ = piecewise_sizes(n, segments, continuous)
         nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
         sorted_piece, order = torch.sort(piece, dim=1)  # each input's samples, piece by piece
-        grad_x = torch.empty_like(x_ib)
+        need_x = ctx.needs_input_grad[0]  # not for a first layer: its input needs no gradient
+        grad_x = torch.empty_like(x_ib) if need_x else x_ib  # never written without need_x
         grad_slabs = torch.zeros_like(slabs)
         block_b, block_o = BACKWARD_TILE
         triton_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
             grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
             batch, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, BLOCK_B=block_b, BLOCK_O=block_o,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BLOCK_B=block_b, BLOCK_O=block_o,
             **LAUNCH_OPTIONS,
         )  # fmt: skip
         return (
-            grad_x if ctx.needs_input_grad[0] else None,
+            grad_x if need_x else None,
             grad_slabs if ctx.needs_input_grad[1] else None,
             None,
             None,

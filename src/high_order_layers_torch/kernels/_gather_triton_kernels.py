@@ -126,10 +126,11 @@ def gather_backward_kernel(
     STRIDE: tl.constexpr,
     K: tl.constexpr,
     CLAMP: tl.constexpr,
+    NEED_X: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_O: tl.constexpr,
 ):
-    """Input and weight gradients for ``BLOCK_B`` consecutive samples of one input in piece order.
+    """Input (with ``NEED_X``) and weight gradients for ``BLOCK_B`` consecutive samples of one input in piece order.
 
     ``grad_x[i, b] = SEGMENTS * sum_k phi_k'(t) <grad[b], slabs[i, start + k]>``. Samples on one
     piece share their ``K`` weight rows, so each run of them within the tile is summed by a
@@ -163,12 +164,14 @@ def gather_backward_kernel(
         mask = mask_b[:, None] & mask_o
         g = tl.load(grad_rows + offs_o[None, :], mask=mask, other=0.0)
         for k in tl.static_range(K):
-            w = tl.load(slab_rows + k * OUTPUTS + offs_o[None, :], mask=mask, other=0.0)
-            grad_x += _lagrange_slope(t, nodes_ptr, weights_ptr, k, K) * tl.sum(g * w, axis=1)
+            if NEED_X:
+                w = tl.load(slab_rows + k * OUTPUTS + offs_o[None, :], mask=mask, other=0.0)
+                grad_x += _lagrange_slope(t, nodes_ptr, weights_ptr, k, K) * tl.sum(g * w, axis=1)
             contribution = _lagrange(t, nodes_ptr, weights_ptr, k, K)[:, None] * g
             run_sums = tl.associative_scan((contribution, flags), 0, _add_within_runs)[0]
             tl.atomic_add(grad_slab_rows + k * OUTPUTS + offs_o[None, :], run_sums, mask=ends_run[:, None] & mask_o)
-    grad_x = grad_x * SEGMENTS  # d t / d x
-    if CLAMP:  # the clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp
-        grad_x = tl.where((x >= -1.0) & (x <= 1.0), grad_x, 0.0)
-    tl.store(grad_x_ptr + row * B + sample, grad_x, mask=mask_b)
+    if NEED_X:
+        grad_x = grad_x * SEGMENTS  # d t / d x
+        if CLAMP:  # the clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp
+            grad_x = tl.where((x >= -1.0) & (x <= 1.0), grad_x, 0.0)
+        tl.store(grad_x_ptr + row * B + sample, grad_x, mask=mask_b)

@@ -6,7 +6,7 @@
 at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments, int64_t stride,
                           bool clamp);
 std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
-                                        int64_t segments, int64_t stride, bool clamp);
+                                        int64_t segments, int64_t stride, bool clamp, bool need_x);
 std::vector<at::Tensor> product_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments,
                                         int64_t stride, bool linear, double alpha, bool clamp);
 std::vector<at::Tensor> product_backward(at::Tensor grad_y, at::Tensor x, at::Tensor weight, at::Tensor rest,

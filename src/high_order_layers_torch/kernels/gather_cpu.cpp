@@ -95,7 +95,7 @@ void backward_input(const T* grad_out, const T* slab, T* grad_slab, const int32_
                     int64_t runs, T* phi_sorted) {
   using V = typename Lanes<T>::vec;
   constexpr int64_t L = Lanes<T>::size;
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = 0; gx != nullptr && b < B; ++b) {  // gx == nullptr: no input gradient wanted
     const T* g = grad_out + b * O;
     const T* w = slab + start[b] * O;
     V d[K];
@@ -166,7 +166,7 @@ void backward_input_any(const T* grad_out, const T* slab, T* grad_slab, const in
       const int64_t row = (start[b] + k) * O;
       sum += dot_and_accumulate(g, slab + row, grad_slab + row, phi[k * B + b], O) * dphi[k * B + b];
     }
-    gx[b] = sum;
+    if (gx != nullptr) gx[b] = sum;
   }
 }
 
@@ -223,8 +223,8 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
       std::fill(grad_slab, grad_slab + M * O, T(0));
       locate_row(xi, B, basis, start.data(), t.data());
       lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
-      lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
-      T* gx = grad_x + i * B;
+      if (grad_x != nullptr) lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
+      T* gx = grad_x == nullptr ? nullptr : grad_x + i * B;
       if (K > kMaxUnrolledK) {
         backward_input_any(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, K);
       } else {
@@ -233,6 +233,7 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
         input(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, order.data(),
               first.data(), runs, scratch.data());
       }
+      if (gx == nullptr) continue;
       const bool clamp = basis.clamp;
 #pragma omp simd
       for (int64_t b = 0; b < B; ++b) {
@@ -269,19 +270,19 @@ at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int
   return partial.size(0) == 1 ? partial[0] : partial.sum(0);
 }
 
-// -> (grad_x (I, B), grad_weight (I, M, O))
+// -> (grad_x (I, B), or an empty tensor without `need_x`; grad_weight (I, M, O))
 std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
-                                        int64_t segments, int64_t stride, bool clamp) {
+                                        int64_t segments, int64_t stride, bool clamp, bool need_x) {
   const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
   grad_out = grad_out.contiguous();
   const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
   TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({B, O}), "gather_cpu: bad gradient shape");
-  auto grad_x = at::empty_like(x);
+  auto grad_x = need_x ? at::empty_like(x) : at::empty({0}, x.options());
   auto grad_weight = at::empty_like(weight);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
     const Nodes<scalar_t> local(nodes);
     backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                              grad_x.data_ptr<scalar_t>(), grad_weight.data_ptr<scalar_t>(), B, I, O, basis,
+                              need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_weight.data_ptr<scalar_t>(), B, I, O, basis,
                               local.nodes.data(), local.weights.data());
   });
   return {grad_x, grad_weight};
