@@ -170,3 +170,18 @@ def test_weight_gradient_alone_for_an_input_without_grad():
     (fused,) = torch.autograd.grad(triton_piecewise_gather(x, weight, 3, 4, False, clamp=True), weight, grad)
     (expected,) = torch.autograd.grad(sum_neuron_reference(x, weight, 3, 4, False, True), weight, grad)
     torch.testing.assert_close(fused, expected, rtol=1e-11, atol=1e-11)
+
+
+def test_a_triton_that_fails_to_load_warns_and_falls_back(monkeypatch):
+    def broken(name):
+        raise RuntimeError("incompatible Triton")
+
+    monkeypatch.setattr(_gather_triton.importlib, "import_module", broken)
+    _gather_triton.triton_kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="incompatible Triton"):
+            assert not _gather_triton.triton_kernels_available()
+    finally:
+        monkeypatch.undo()
+        _gather_triton.triton_kernels.cache_clear()
+    assert _gather_triton.triton_kernels_available()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import warnings
 from types import ModuleType
 
 import torch
 from torch import Tensor
 
-from ..functional import link_values_gather, piecewise_sizes, piecewise_values
+from ..functional import lagrange_inverse_denominators, link_values_gather, piecewise_sizes, piecewise_values
 from ._expand_cpu import local_nodes
 
 #: Tile sizes (samples, outputs) of the forward and backward kernels: the largest of those tried for
@@ -39,7 +40,10 @@ def triton_kernels() -> ModuleType | None:
         return None
     try:
         return importlib.import_module(f"{__package__}._gather_triton_kernels")
-    except ImportError:
+    except ImportError:  # Triton is not installed: the usual case without a GPU
+        return None
+    except Exception as error:  # an installed Triton that fails to load: say so, then use the twin
+        warnings.warn(f"Triton kernels unavailable, using pure-torch paths: {error}", RuntimeWarning, stacklevel=3)
         return None
 
 
@@ -66,9 +70,7 @@ def _nodes_and_weights(n: int, dtype: torch.dtype, device: torch.device) -> tupl
     """A piece's nodes and barycentric weights ``1 / prod_{j != k} (x_k - x_j)``, in float64
     first, then in the kernel's dtype on its device."""
     nodes = local_nodes(n)
-    differences = nodes[:, None] - nodes[None, :]
-    differences.fill_diagonal_(1.0)
-    weights = 1.0 / differences.prod(dim=1)
+    weights = lagrange_inverse_denominators(nodes)
     return nodes.to(dtype=dtype, device=device), weights.to(dtype=dtype, device=device)
 
 
