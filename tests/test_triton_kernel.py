@@ -185,3 +185,16 @@ def test_a_triton_that_fails_to_load_warns_and_falls_back(monkeypatch):
         monkeypatch.undo()
         _gather_triton.triton_kernels.cache_clear()
     assert _gather_triton.triton_kernels_available()
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_cuda_kernels_run_on_the_tensors_gpu():
+    layer = PiecewisePolynomial(8, 4, n=3, segments=40).double()
+    layer.contraction = "gather"
+    x = torch.rand(16, 8, dtype=torch.float64) * 2 - 1
+    expected = layer(x)
+    on_second = layer.to("cuda:1")
+    with torch.cuda.device(0):  # another GPU is current
+        y = on_second(x.to("cuda:1"))
+    assert "_TritonPiecewiseGatherBackward" in graph_names(y)
+    torch.testing.assert_close(y.cpu(), expected)

@@ -10,6 +10,7 @@ atomic adds, so its last bits may differ from run to run; under
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -78,6 +79,12 @@ def _grid(*sizes: int) -> tuple[int, ...]:
     return tuple(max(1, size) for size in sizes)
 
 
+def _on_device_of(tensor: Tensor) -> contextlib.AbstractContextManager:
+    """Triton launches on the current CUDA device: make it the tensor's (``cuda:1`` while the
+    current device is ``cuda:0`` would otherwise run on the wrong GPU)."""
+    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
+
+
 class _TritonPiecewiseGather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_ib: Tensor, slabs: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:  # type: ignore[override]
@@ -91,11 +98,12 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         piece = torch.empty(inputs, batch, dtype=torch.int32, device=x_ib.device) if save_piece else y
         block_b, block_o = FORWARD_TILE
         grid = _grid(-(-batch // block_b), -(-outputs // block_o))
-        kernels.gather_forward_kernel[grid](
-            x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
-            BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
-        )  # fmt: skip
+        with _on_device_of(x_ib):
+            kernels.gather_forward_kernel[grid](
+                x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
+                SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
+                BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
+            )  # fmt: skip
         ctx.save_for_backward(x_ib, slabs, piece if save_piece else None)
         ctx.basis = (n, segments, continuous, clamp)
         return y
@@ -124,12 +132,13 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         grad_x = torch.empty_like(x_ib) if need_x else x_ib  # never written without need_x
         grad_slabs = torch.zeros_like(slabs)
         block_b, block_o = BACKWARD_TILE
-        triton_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
-            grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
-            batch, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BLOCK_B=block_b, BLOCK_O=block_o,
-            **LAUNCH_OPTIONS,
-        )  # fmt: skip
+        with _on_device_of(x_ib):
+            triton_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
+                grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
+                batch, outputs, num_weights * outputs,
+                SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BLOCK_B=block_b, BLOCK_O=block_o,
+                **LAUNCH_OPTIONS,
+            )  # fmt: skip
         return (
             grad_x if need_x else None,
             grad_slabs if ctx.needs_input_grad[1] else None,
