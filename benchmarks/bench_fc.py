@@ -12,7 +12,7 @@ per-pair ratios). The script restarts itself with glibc malloc set to keep freed
 forward+backward, gradients included (high-water RSS minus RSS before the step, in a child
 process whose allocator returns large blocks on free; Linux ``/proc``), is given relative to the
 floor's.
-A scaling sweep follows: how cost grows with batch, width, n and segments.
+A scaling sweep follows: how cost grows with batch, input and output width, n and segments.
 
 ``--device cuda`` runs the same cases on the GPU (every step ends with a synchronise; memory is
 the peak of ``torch.cuda.max_memory_allocated`` above the allocation before the step) and also
@@ -114,6 +114,8 @@ def sweep_cases() -> list[dict]:
         cases += [{"kind": "floor", "batch": batch}, {"kind": "continuous", "segments": 4, "batch": batch}]
     for width in (256, 784, 2048):
         cases += [{"kind": "floor", "in": width}, {"kind": "continuous", "segments": 4, "in": width}]
+    for width in (32, 128, 512):
+        cases += [{"kind": "floor", "out": width}, {"kind": "continuous", "segments": 4, "out": width}]
     for n in (2, 3, 5, 8):
         cases += [{"kind": "floor", "n": n}, {"kind": "continuous", "segments": 4, "n": n}]
     for segments in (1, 4, 16, 64, 256):
