@@ -47,6 +47,7 @@ def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, sl
         (5, 4, 70, 6, 1, True),
         (10, 6, 129, 4, 64, True),
         (9, 3, 20, 10, 3, False),  # more nodes than the unrolled kernels handle
+        (12, 4, 40, 3, 2, True),  # narrower than a full tile of output vectors
     ],
 )
 def test_fused_matches_the_twin(batch, inputs, outputs, n, segments, continuous, clamp, dtype) -> None:

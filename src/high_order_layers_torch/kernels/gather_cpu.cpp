@@ -85,6 +85,32 @@ inline T dot_and_accumulate(const T* __restrict g, const T* __restrict w, T* __r
   return dot;
 }
 
+// Weight gradient of the run of samples order[r0 .. r1) (all on one piece) for the outputs
+// [o, o + V * L): K * V accumulators held in registers, added to the K rows of gw once.
+template <typename T, int K, int V>
+inline void run_tile(const T* grad_out, const int32_t* order, const T* phi_sorted, int64_t r0, int64_t r1, T* gw,
+                     int64_t O, int64_t o) {
+  using Vec = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  Vec acc[K][V];
+  for (int k = 0; k < K; ++k)
+    for (int v = 0; v < V; ++v) acc[k][v] = Vec{};
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* g = grad_out + order[r] * O + o;
+    Vec gv[V];
+    for (int v = 0; v < V; ++v) gv[v] = load(g + v * L);
+    for (int k = 0; k < K; ++k) {
+      const T p = phi_sorted[r * K + k];
+      for (int v = 0; v < V; ++v) acc[k][v] += p * gv[v];
+    }
+  }
+  for (int k = 0; k < K; ++k)
+    for (int v = 0; v < V; ++v) {
+      T* row = gw + k * O + o + v * L;
+      store(row, load(row) + acc[k][v]);
+    }
+}
+
 // Backward of one input with K known at compile time, so per-link accumulators live in registers.
 // Input gradient: gx[b] = sum_k dphi_k(b) <g_b, w_{start_b + k}>. Weight gradient: the samples on
 // one piece share their K weight rows, so each run of them is summed in registers and added to
@@ -119,31 +145,15 @@ void backward_input(const T* grad_out, const T* slab, T* grad_slab, const int32_
   }
   for (int64_t r = 0; r < B; ++r)
     for (int k = 0; k < K; ++k) phi_sorted[r * K + k] = phi[k * B + order[r]];
-  constexpr int64_t kVectors = K <= 6 ? 4 : 2;  // vectors of outputs per tile: K * kVectors accumulators
+  constexpr int kVectors = K <= 6 ? 4 : 2;  // vectors of outputs per tile: K * kVectors accumulators
   for (int64_t s = 0; s < runs; ++s) {
     const int64_t r0 = first[s], r1 = first[s + 1];
     if (r0 == r1) continue;
     T* gw = grad_slab + s * O;
     int64_t o = 0;
-    for (; o + kVectors * L <= O; o += kVectors * L) {
-      V acc[K][kVectors];
-      for (int k = 0; k < K; ++k)
-        for (int64_t v = 0; v < kVectors; ++v) acc[k][v] = V{};
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* g = grad_out + order[r] * O + o;
-        V gv[kVectors];
-        for (int64_t v = 0; v < kVectors; ++v) gv[v] = load(g + v * L);
-        for (int k = 0; k < K; ++k) {
-          const T p = phi_sorted[r * K + k];
-          for (int64_t v = 0; v < kVectors; ++v) acc[k][v] += p * gv[v];
-        }
-      }
-      for (int k = 0; k < K; ++k)
-        for (int64_t v = 0; v < kVectors; ++v) {
-          T* row = gw + k * O + o + v * L;
-          store(row, load(row) + acc[k][v]);
-        }
-    }
+    for (; o + kVectors * L <= O; o += kVectors * L)
+      run_tile<T, K, kVectors>(grad_out, order, phi_sorted, r0, r1, gw, O, o);
+    for (; o + L <= O; o += L) run_tile<T, K, 1>(grad_out, order, phi_sorted, r0, r1, gw, O, o);  // narrow layers
     for (; o < O; ++o) {
       T acc[K] = {};
       for (int64_t r = r0; r < r1; ++r) {
@@ -282,7 +292,8 @@ std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::T
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
     const Nodes<scalar_t> local(nodes);
     backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                              need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_weight.data_ptr<scalar_t>(), B, I, O, basis,
+                              need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_weight.data_ptr<scalar_t>(), B, I,
+                              O, basis,
                               local.nodes.data(), local.weights.data());
   });
   return {grad_x, grad_weight};

@@ -124,7 +124,8 @@ void fold_sample(T* rest, T* zeros, T* sum, const T* weight, int64_t slab_size, 
   int64_t o = 0;
   for (; o + 4 * L <= O; o += 4 * L)
     fold_tile<T, 4, Count>(rest, zeros, sum, weight, slab_size, start, phi, count, nb, K, O, o);
-  for (; o + L <= O; o += L) fold_tile<T, 1, Count>(rest, zeros, sum, weight, slab_size, start, phi, count, nb, K, O, o);
+  for (; o + L <= O; o += L)
+    fold_tile<T, 1, Count>(rest, zeros, sum, weight, slab_size, start, phi, count, nb, K, O, o);
   for (; o < O; ++o) {
     T r = rest[o], z = Count ? zeros[o] : T(0), s = sum[o];
     for (int64_t j = 0; j < count; ++j) {
