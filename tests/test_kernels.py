@@ -290,3 +290,14 @@ def test_weight_gradient_alone_for_an_input_without_grad(n, segments) -> None:
     (fused,) = torch.autograd.grad(y, weight, grad)
     (expected,) = torch.autograd.grad(sum_neuron_reference(x, weight, n, segments, True, True), weight, grad)
     torch.testing.assert_close(fused, expected, rtol=1e-11, atol=1e-11)
+
+
+def test_gradients_of_gradients_where_the_twin_is_constant_in_x() -> None:
+    """Piecewise constants (n = 1) and a constant series (n = 0) do not depend on x: under
+    create_graph the kernels' twins give a zero gradient rather than failing."""
+    from high_order_layers_torch.kernels import fused_fourier_values, fused_piecewise_expansion
+
+    x = (torch.rand(2, 3, 4, dtype=torch.float64) * 2 - 1).requires_grad_()
+    for values in (fused_piecewise_expansion(x, 1, 3, False), fused_fourier_values(x, 1.0, 0)):
+        (grad_x,) = torch.autograd.grad(values, x, torch.ones_like(values), create_graph=True)
+        assert torch.equal(grad_x, torch.zeros_like(x))

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..functional import chebyshev_expansion, chebyshev_lobatto_nodes, piecewise_expansion, piecewise_sizes
 from ._build import cpu_kernels
+from ._twin import twin_gradients
 
 
 @functools.cache
@@ -31,13 +32,9 @@ class _FusedExpansion(torch.autograd.Function):
     def backward(ctx, grad_dense: Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
         n, segments, continuous, clamp = ctx.basis
-        if torch.is_grad_enabled():
-            # create_graph=True: differentiate the pure-torch twin, whose backward is differentiable.
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
             dense = piecewise_expansion(x, n, segments, continuous, clamp=clamp)
-            if dense.requires_grad:
-                (grad_x,) = torch.autograd.grad(dense, x, grad_dense, create_graph=True)
-            else:  # n = 1: piecewise constants do not depend on x differentiably
-                grad_x = torch.zeros_like(x)
+            (grad_x,) = twin_gradients(dense, (x,), (True,), grad_dense)
         else:
             stride, num_weights = piecewise_sizes(n, segments, continuous)
             grad_x = cpu_kernels().expand_backward(grad_dense, x, local_nodes(n), segments, stride, num_weights, clamp)
@@ -67,7 +64,7 @@ class _FusedChebyshev(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         n, clamp = ctx.basis
         if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
-            (grad_x,) = torch.autograd.grad(chebyshev_expansion(x, n, clamp=clamp), x, grad, create_graph=True)
+            (grad_x,) = twin_gradients(chebyshev_expansion(x, n, clamp=clamp), (x,), (True,), grad)
         else:
             grad_x = cpu_kernels().chebyshev_backward(grad, x, n, clamp)
         return grad_x, None, None

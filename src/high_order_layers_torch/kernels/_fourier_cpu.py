@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..functional import fourier_basis_harmonic
 from ._build import cpu_kernels
+from ._twin import twin_gradients
 
 
 def _twin(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
@@ -30,11 +31,7 @@ class _FusedFourier(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         angle, cosine, sine = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
-            values = _twin(angle, *ctx.layout)
-            if not values.requires_grad:  # n = 0: a constant
-                return torch.zeros_like(angle), None, None, None
-            (grad_angle,) = torch.autograd.grad(values, angle, grad, create_graph=True)
-            return grad_angle, None, None, None
+            return *twin_gradients(_twin(angle, *ctx.layout), (angle,), (True,), grad), None, None, None
         return cpu_kernels().fourier_backward(grad, cosine, sine, *ctx.layout), None, None, None
 
 

@@ -13,6 +13,14 @@ from torch import Tensor
 from ..functional import link_values_gather, piecewise_sizes, piecewise_values
 from ._build import cpu_kernels
 from ._expand_cpu import local_nodes
+from ._twin import twin_gradients
+
+
+def piecewise_gather_twin(x_ib: Tensor, slabs: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    """The gather kernels' result in pure torch, from their own ``(I, B)`` input and
+    ``(I, M, O)`` slabs. Output: ``(B, O)``."""
+    start, values = piecewise_values(x_ib.t(), n, segments, continuous, clamp=clamp)  # (B, I), (B, I, K)
+    return link_values_gather(start, values, slabs.permute(2, 0, 1)).sum(-1)
 
 
 class _FusedPiecewiseGather(torch.autograd.Function):
@@ -27,18 +35,9 @@ class _FusedPiecewiseGather(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         x_ib, slabs = ctx.saved_tensors
         n, segments, continuous, clamp = ctx.basis
-        if torch.is_grad_enabled():
-            # create_graph=True (higher derivatives, e.g. physics-informed losses): differentiate
-            # the pure-torch twin, whose backward is itself differentiable.
-            wanted = [tensor for tensor, need in zip((x_ib, slabs), ctx.needs_input_grad[:2], strict=True) if need]
-            start, values = piecewise_values(x_ib.t(), n, segments, continuous, clamp=clamp)  # (B, I), (B, I, K)
-            y = link_values_gather(start, values, slabs.permute(2, 0, 1)).sum(-1)  # (B, O)
-            grads = iter(
-                torch.autograd.grad(y, wanted, grad_out, create_graph=True, allow_unused=True, materialize_grads=True)
-            )
-            grad_x = next(grads) if ctx.needs_input_grad[0] else None
-            grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
-            return grad_x, grad_slabs, None, None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
+            y = piecewise_gather_twin(x_ib, slabs, n, segments, continuous, clamp)
+            return *twin_gradients(y, (x_ib, slabs), ctx.needs_input_grad[:2], grad_out), None, None, None, None
         stride, _ = piecewise_sizes(n, segments, continuous)
         need_x = ctx.needs_input_grad[0]  # not for a first layer: its input needs no gradient
         grad_x, grad_slabs = cpu_kernels().gather_backward(

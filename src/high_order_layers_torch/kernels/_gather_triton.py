@@ -20,8 +20,10 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from ..functional import lagrange_inverse_denominators, link_values_gather, piecewise_sizes, piecewise_values
+from ..functional import lagrange_inverse_denominators, piecewise_sizes
 from ._expand_cpu import local_nodes
+from ._gather_cpu import piecewise_gather_twin
+from ._twin import twin_gradients
 
 #: Tile sizes (samples, outputs) of the forward and backward kernels: the largest of those tried for
 #: which ptxas reports no register spills on sm_90 in float32 and float64 (a static check; not yet
@@ -112,17 +114,9 @@ class _TritonPiecewiseGather(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         x_ib, slabs, piece = ctx.saved_tensors
         n, segments, continuous, clamp = ctx.basis
-        if torch.is_grad_enabled():
-            # create_graph=True: differentiate the pure-torch twin, whose backward is differentiable.
-            wanted = [tensor for tensor, need in zip((x_ib, slabs), ctx.needs_input_grad[:2], strict=True) if need]
-            start, values = piecewise_values(x_ib.t(), n, segments, continuous, clamp=clamp)
-            y = link_values_gather(start, values, slabs.permute(2, 0, 1)).sum(-1)
-            grads = iter(
-                torch.autograd.grad(y, wanted, grad_out, create_graph=True, allow_unused=True, materialize_grads=True)
-            )
-            grad_x = next(grads) if ctx.needs_input_grad[0] else None
-            grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
-            return grad_x, grad_slabs, None, None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
+            y = piecewise_gather_twin(x_ib, slabs, n, segments, continuous, clamp)
+            return *twin_gradients(y, (x_ib, slabs), ctx.needs_input_grad[:2], grad_out), None, None, None, None
         inputs, batch = x_ib.shape
         _, num_weights, outputs = slabs.shape
         stride, _ = piecewise_sizes(n, segments, continuous)

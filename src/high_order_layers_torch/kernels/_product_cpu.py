@@ -16,6 +16,7 @@ from torch import Tensor
 from ..functional import link_values_gather, piecewise_sizes, piecewise_values, product_neuron
 from ._build import cpu_kernels
 from ._expand_cpu import local_nodes
+from ._twin import twin_gradients
 
 #: ``(n, segments, continuous)`` of a piecewise basis, or ``None`` for the linear basis ``f = w x``.
 _Basis = tuple[int, int, bool] | None
@@ -46,17 +47,9 @@ class _FusedProductNeuron(torch.autograd.Function):
     def backward(ctx, grad_y: Tensor):  # type: ignore[override]
         x_ib, slabs, rest, zeros = ctx.saved_tensors
         basis, alpha, clamp = ctx.layer
-        if torch.is_grad_enabled():
-            # create_graph=True (higher derivatives): differentiate the pure-torch twin, whose
-            # backward is itself differentiable.
-            wanted = [tensor for tensor, need in zip((x_ib, slabs), ctx.needs_input_grad[:2], strict=True) if need]
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the pure-torch twin
             y = product_neuron_twin(x_ib.t(), slabs.permute(2, 0, 1), basis, alpha, clamp=clamp)  # (B, O)
-            grads = iter(
-                torch.autograd.grad(y, wanted, grad_y, create_graph=True, allow_unused=True, materialize_grads=True)
-            )
-            grad_x = next(grads) if ctx.needs_input_grad[0] else None
-            grad_slabs = next(grads) if ctx.needs_input_grad[1] else None
-            return grad_x, grad_slabs, None, None, None
+            return *twin_gradients(y, (x_ib, slabs), ctx.needs_input_grad[:2], grad_y), None, None, None
         grad_x, grad_slabs = cpu_kernels().product_backward(
             grad_y, x_ib, slabs, rest, zeros, *_kernel_basis(basis), alpha, clamp
         )

@@ -223,6 +223,7 @@ class HighOrderLinear(nn.Module):
         basis = self.basis
         contraction = sum_contraction(basis.num_weights, basis.num_active, self.contraction, self.weight)
         fourier = isinstance(basis, FourierBasis) and basis.n >= 1
+        piecewise = isinstance(basis, PiecewisePolynomialBasis)
         if fourier and contraction == "dense" and cpu_kernels_support(self.weight):
             # The constant terms sum into a bias, so the GEMM has 2 n columns per input, not
             # 2 n + 1: the harmonics as a (B, 2 n, I) block, and the weight's non-constant terms
@@ -231,7 +232,7 @@ class HighOrderLinear(nn.Module):
             harmonics = fused_fourier_values(x, math.pi / basis.length, basis.n, rows=True, constant=False)
             weight = self.weight.transpose(1, 2)  # (O, M, I)
             return torch.nn.functional.linear(harmonics.flatten(1), weight[:, 1:].flatten(1), weight[:, 0].sum(1))
-        if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(self.weight):
+        if piecewise and cpu_kernels_support(self.weight):
             x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
             if contraction == "gather":  # the kernel evaluates the basis inside the contraction
                 return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
@@ -246,7 +247,6 @@ class HighOrderLinear(nn.Module):
             )
             weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)  # (O, M * I), as the expansion
             return torch.nn.functional.linear(expansion.flatten(1), weight)
-        piecewise = isinstance(basis, PiecewisePolynomialBasis)
         if contraction == "gather" and piecewise and triton_kernels_support(self.weight):
             x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
             return triton_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
