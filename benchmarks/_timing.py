@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+
+import torch
 
 #: glibc malloc settings under which freed memory stays in the process: no large block is handed
 #: back to the kernel on free, so a step never pays for page faults on memory it used a step ago.
@@ -30,6 +33,25 @@ def allocator_note() -> str:
     if all(os.environ.get(key) == value for key, value in STEADY_ALLOCATOR.items()):
         return "glibc malloc keeps freed memory (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ = 2^34)"
     return "glibc malloc defaults (--system-allocator): page-fault noise on every large allocation"
+
+
+def cpu_name() -> str:
+    """The CPU's model name (as ``lscpu`` prints it), for the heading of a report."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_name(device: torch.device) -> str:
+    """What a report names the device by: the GPU's name, or the CPU's model name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_name()
 
 
 def median_ms(step: Callable[[], object], repeats: int, warmup: int = 3) -> float:

@@ -1,6 +1,7 @@
 """Speed of the high-order 2-d convolution against ordinary convolutions timed in the same run.
 
-    python -m benchmarks.bench_conv [--quick] [--repeats 30] [--system-allocator] [--out results/bench_conv.md]
+    python -m benchmarks.bench_conv [--quick] [--repeats 30] [--system-allocator] [--device cuda]
+                                    [--autocast bf16] [--out results/bench_conv.md]
 
 Workload: batch 64, 3 x 32 x 32 -> 16 channels, kernel 3, n = 3, continuous piecewise
 polynomials with 1, 2, 4, 16 and 64 segments, float32, 2 threads. Forward (under ``no_grad``) and
@@ -11,6 +12,8 @@ ready-made ``(64, 3 * M, 32, 32)`` input, ``M`` being the weights per link: the 
 layer runs after its basis expansion, so the ratio is the price of the expansion.
 ``nn.Conv2d(3, 16, 3)`` is timed as well for scale. The script restarts itself with glibc malloc
 set to keep freed memory (see ``benchmarks/_timing.py``; ``--system-allocator`` keeps the defaults).
+``--device cuda`` runs the same cases on the GPU (every step ends with a synchronise) and
+``--autocast bf16`` runs every step, floors included, under ``torch.autocast(dtype=bfloat16)``.
 """
 
 from __future__ import annotations
@@ -22,26 +25,46 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import allocator_note, interleaved_ms, median_ms, reexec_with_steady_allocator
+from benchmarks._timing import (
+    allocator_note,
+    device_name,
+    interleaved_ms,
+    median_ms,
+    reexec_with_steady_allocator,
+)
 from high_order_layers_torch.layers import high_order_convolution_layers
 
 BATCH, CHANNELS, SIZE, OUT, KERNEL, N = 64, 3, 32, 16, 3, 3
 SEGMENTS = (1, 2, 4, 16, 64)
 
+#: Where the cases run and the autocast dtype of every step; ``--device`` and ``--autocast`` set them.
+DEVICE = torch.device("cpu")
+AUTOCAST: torch.dtype | None = None
+
 
 def steps(module: nn.Module, channels: int) -> tuple[Callable[[], object], Callable[[], None]]:
     """Forward and forward+backward steps of ``module`` on a random ``(B, channels, 32, 32)`` input."""
-    x = torch.rand(BATCH, channels, SIZE, SIZE) * 2 - 1
+    module.to(DEVICE)
+    x = torch.rand(BATCH, channels, SIZE, SIZE, device=DEVICE) * 2 - 1
     x_grad = x.clone().requires_grad_()
+    synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else lambda: None
+
+    def autocast():
+        return torch.autocast(DEVICE.type, dtype=AUTOCAST, enabled=AUTOCAST is not None)
 
     def forward() -> object:
-        with torch.no_grad():
-            return module(x)
+        with torch.no_grad(), autocast():
+            y = module(x)
+        synchronize()
+        return y
 
     def forward_backward() -> None:
         x_grad.grad = None
         module.zero_grad(set_to_none=True)
-        module(x_grad).sum().backward()
+        with autocast():
+            y = module(x_grad)
+        y.float().sum().backward()
+        synchronize()
 
     return forward, forward_backward
 
@@ -102,15 +125,23 @@ def main() -> None:
     parser.add_argument(
         "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, help="markdown file (default results/bench_conv.md; --quick writes none)")
     args = parser.parse_args()
+    global DEVICE, AUTOCAST
+    DEVICE = torch.device(args.device)
+    AUTOCAST = torch.bfloat16 if args.autocast == "bf16" else None
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is available")
     reexec_with_steady_allocator(not args.system_allocator)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats, warmup = (2, 1) if args.quick else (max(args.repeats, 10), 3)
     title = (
         f"## High-order Conv2d (batch {BATCH}, {CHANNELS}x{SIZE}x{SIZE} -> {OUT}, kernel {KERNEL}, n = {N}, "
-        "float32, 2 threads; floor = nn.Conv2d(3 * M, 16, 3))"
+        f"{'bf16 autocast' if AUTOCAST is not None else 'float32'}, {device_name(DEVICE)}"
+        f"{'' if DEVICE.type == 'cuda' else ', 2 threads'}; floor = nn.Conv2d(3 * M, 16, 3))"
     )
     report = [title, "", f"Allocator: {allocator_note()}.", "", table(run(repeats, warmup))]
     if args.quick:

@@ -31,13 +31,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import allocator_note, interleaved_ms, median_ms, peak_extra_mb, reexec_with_steady_allocator
+from benchmarks._timing import allocator_note, cpu_name, interleaved_ms, median_ms, peak_extra_mb, reexec_with_steady_allocator
 from high_order_layers_torch.layers import high_order_fc_layers
 
 BATCH, IN, OUT, N = 1024, 784, 128, 5
 
 #: Where the cases run; ``--device`` sets it.
 DEVICE = torch.device("cpu")
+#: ``torch.autocast`` dtype of every step (``--autocast bf16``), or ``None`` for plain float32.
+AUTOCAST: torch.dtype | None = None
+
+
+def autocast():
+    """The autocast context of a step (a no-op without ``--autocast``)."""
+    return torch.autocast(DEVICE.type, dtype=AUTOCAST, enabled=AUTOCAST is not None)
 
 
 def build(case: dict) -> tuple[nn.Module, int]:
@@ -65,7 +72,7 @@ def step_fns(case: dict):
     synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else lambda: None
 
     def forward():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             y = module(x)
         synchronize()
         return y
@@ -76,7 +83,9 @@ def step_fns(case: dict):
 
     def forward_backward():
         clear()
-        module(x_grad).sum().backward()
+        with autocast():
+            y = module(x_grad)
+        y.float().sum().backward()
         synchronize()
 
     return forward, forward_backward, clear
@@ -128,7 +137,8 @@ def memory_child_run(cases: list[dict]) -> dict[str, float]:
     every block over 64 KiB to the system on free, so resident memory tracks live tensors."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_fc", "--memory-cases", json.dumps(cases)],
+        [sys.executable, "-m", "benchmarks.bench_fc", "--memory-cases", json.dumps(cases)]
+        + (["--autocast", "bf16"] if AUTOCAST is not None else []),
         check=True,
         capture_output=True,
         text=True,
@@ -244,13 +254,15 @@ def main() -> None:
     )
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
     parser.add_argument("--memory-cases", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global DEVICE, AUTOCAST
+    AUTOCAST = torch.bfloat16 if args.autocast == "bf16" else None
     if args.memory_cases:
         memory_child(json.loads(args.memory_cases))
         return
-    global DEVICE
     DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is available")
@@ -258,10 +270,11 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     repeats = 3 if args.quick else args.repeats
-    where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "2 threads"
+    where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"{cpu_name()}, 2 threads"
+    precision = "bf16 autocast" if AUTOCAST is not None else "float32"
     rows = run(main_cases(), repeats, memory=not args.quick)
     report = [
-        f"## Fully-connected layers (batch 1024, 784 -> 128, n = 5, float32, {where})",
+        f"## Fully-connected layers (batch 1024, 784 -> 128, n = 5, {precision}, {where})",
         "",
         f"Allocator: {allocator_note()}.",
         "",
