@@ -31,7 +31,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks._timing import allocator_note, cpu_name, interleaved_ms, median_ms, peak_extra_mb, reexec_with_steady_allocator
+from benchmarks._timing import (
+    allocator_note,
+    cpu_name,
+    interleaved_ms,
+    median_ms,
+    peak_extra_mb,
+    reexec_with_steady_allocator,
+)
 from high_order_layers_torch.layers import high_order_fc_layers
 
 BATCH, IN, OUT, N = 1024, 784, 128, 5

@@ -17,6 +17,8 @@ Three sections, each a table of ratios against baselines timed alternately in th
   network under ``torch.compile`` (which traces the pure-torch reference and lets Inductor fuse it).
 * ``tiles``: forward and backward tile sizes of the Triton gather kernels, forward+backward at
   batch 1024 and 16384, segments 64, against the shipped tiles.
+* ``profile``: the kernels that take the time of a forward+backward (``torch.profiler``), at
+  batch 1024 and 16384 with 1, 2 and 64 segments.
 
 With ``--device cpu`` the same code runs on the CPU (slowly; for dry runs of the script).
 """
@@ -114,7 +116,9 @@ def auto_pick(layer: nn.Module) -> str:
 def mlp(kind: str, segments: int) -> nn.Module:
     if kind == "relu":
         return nn.Sequential(nn.Linear(IN, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-    return HighOrderMLP("continuous", n=N, in_width=IN, out_width=10, hidden_layers=2, hidden_width=256, segments=segments)
+    return HighOrderMLP(
+        "continuous", n=N, in_width=IN, out_width=10, hidden_layers=2, hidden_width=256, segments=segments
+    )
 
 
 def train_step(model: nn.Module, batch: int):
@@ -147,26 +151,17 @@ def train(repeats: int, quick: bool) -> list[str]:
         params = sum(p.numel() for p in model.parameters())
         eager = train_step(model, batch)
         eager_ms, _, eager_ratio = interleaved_ms(eager, relu, repeats)
-        compiled_cells = ["", "", "", ""]
-        if segments in (1, 16):  # compiling takes tens of seconds a network
-            compiled_model = mlp("continuous", segments)
-            compiled_model.load_state_dict(model.state_dict())
-            compiled = train_step(torch.compile(compiled_model), batch)
-            start = time.perf_counter()
-            compiled()
-            compiled()
-            compile_s = time.perf_counter() - start
-            compiled_ms, _, compiled_ratio = interleaved_ms(compiled, relu, repeats)
-            compiled_cells = [
-                f"{compiled_ms:.2f}",
-                f"{compiled_ratio:.2f}",
-                f"{eager_ms / compiled_ms:.2f}",
-                f"{compile_s:.0f}",
-            ]
+        compiled_model = mlp("continuous", segments)
+        compiled_model.load_state_dict(model.state_dict())
+        compiled = train_step(torch.compile(compiled_model), batch)
+        start = time.perf_counter()
+        compiled()
+        compiled()
+        compile_s = time.perf_counter() - start
+        compiled_ms, _, compiled_ratio = interleaved_ms(compiled, relu, repeats)
         lines.append(
             f"| continuous n={N} segments={segments} | {params:,} | {eager_ms:.2f} | {eager_ratio:.2f} | "
-            + " | ".join(compiled_cells)
-            + " |"
+            f"{compiled_ms:.2f} | {compiled_ratio:.2f} | {eager_ms / compiled_ms:.2f} | {compile_s:.0f} |"
         )
         print(lines[-1], flush=True)
     relu_params = sum(p.numel() for p in mlp("relu", 0).parameters())
@@ -199,7 +194,7 @@ def tiles(repeats: int, quick: bool) -> list[str]:
         candidates = [(f, shipped[1]) for f in forward_tiles] + [(shipped[0], b) for b in backward_tiles]
         for forward_tile, backward_tile in dict.fromkeys(candidates):
 
-            def candidate(forward_tile=forward_tile, backward_tile=backward_tile) -> None:
+            def candidate(forward_tile=forward_tile, backward_tile=backward_tile, step=step) -> None:
                 _gather_triton.FORWARD_TILE, _gather_triton.BACKWARD_TILE = forward_tile, backward_tile
                 step()
 
@@ -214,16 +209,42 @@ def tiles(repeats: int, quick: bool) -> list[str]:
     return lines
 
 
+def profile(repeats: int, quick: bool) -> list[str]:
+    """Where the time of a forward+backward goes: the top kernels by device time (torch.profiler)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE.type == "cuda" else [])
+    sort_by = "self_cuda_time_total" if DEVICE.type == "cuda" else "self_cpu_time_total"
+    lines = []
+    cases = [(1024, 2), (1024, 64)] if quick else [(1024, 1), (1024, 2), (1024, 64), (16384, 2), (16384, 64)]
+    for batch, segments in cases:
+        layer = high_order_fc_layers("continuous", n=N, in_features=IN, out_features=OUT, segments=segments)
+        step = fc_step(layer, batch, IN)
+        for _ in range(3):
+            step()
+        with profiler(activities=activities) as prof:
+            for _ in range(5):
+                step()
+        table = prof.key_averages().table(sort_by=sort_by, row_limit=12, max_name_column_width=60)
+        lines += [f"batch {batch}, segments {segments} ({auto_pick(layer)}), 5 steps:", "", "```", table, "```", ""]
+        print(lines[-4], flush=True)
+    return lines
+
+
 SECTIONS = {"sweep": "Dense vs gather vs auto (continuous, 784 -> 128, n = 5, float32, forward+backward)",
             "train": "Training step (Adam, batch 4096, float32)",
-            "tiles": "Triton tile sizes (continuous, segments 64, 784 -> 128, n = 5, float32)"}  # fmt: skip
+            "tiles": "Triton tile sizes (continuous, segments 64, 784 -> 128, n = 5, float32)",
+            "profile": "Profiles (continuous, 784 -> 128, n = 5, float32, forward+backward)"}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few cases, 3 repeats: a smoke run")
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--sections", default="sweep,train,tiles", help="comma-separated: sweep, train, tiles")
+    parser.add_argument(
+        "--sections", default="sweep,train,tiles,profile", help="comma-separated: sweep, train, tiles, profile"
+    )
     parser.add_argument("--dense-limit-gb", type=float, default=16.0, help="largest dense expansion to time")
     parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a dry run")
     parser.add_argument("--out", type=Path, default=Path("results/bench_gpu.md"))
@@ -249,7 +270,8 @@ def main() -> None:
         print(f"\n## {SECTIONS[name]}", flush=True)
         body = {"sweep": lambda: sweep(repeats, args.quick, args.dense_limit_gb),
                 "train": lambda: train(repeats, args.quick),
-                "tiles": lambda: tiles(repeats, args.quick)}[name]()  # fmt: skip
+                "tiles": lambda: tiles(repeats, args.quick),
+                "profile": lambda: profile(repeats, args.quick)}[name]()  # fmt: skip
         report += [f"## {SECTIONS[name]}", "", *body, ""]
         args.out.write_text("\n".join(report) + "\n")  # after every section: a killed run keeps what it has
     print("\n".join(report))

@@ -64,6 +64,21 @@ def test_cost_model() -> None:
     assert sum_contraction(257, 5, "dense", weight) == "dense"
 
 
+def test_gpu_threshold(monkeypatch) -> None:
+    """Where the Triton kernels take a weight, "auto" gathers from the GPU's measured threshold."""
+    from high_order_layers_torch.kernels import TRITON_GATHER_MIN_RATIO, _dispatch
+
+    monkeypatch.setattr(_dispatch, "cpu_kernels_support", lambda weight: False)
+    monkeypatch.setattr(_dispatch, "triton_kernels_support", lambda weight: True)
+    weight = torch.zeros(1, 1, 1)
+    active = 5
+    assert sum_contraction(TRITON_GATHER_MIN_RATIO * active, active, "auto", weight) == "gather"
+    assert sum_contraction(TRITON_GATHER_MIN_RATIO * active - 1, active, "auto", weight) == "dense"
+    assert sum_contraction(16 * 4 + 1, active, "auto", weight) == "gather"  # continuous n = 5, segments 16
+    assert sum_contraction(8 * 4 + 1, active, "auto", weight) == "dense"  # segments 8
+    assert sum_contraction(8 * 4 + 1, active, "gather", weight) == "gather"
+
+
 def test_contraction_is_validated() -> None:
     layer = build("continuous", 2)
     with pytest.raises(ValueError, match=r"contraction must be one of 'auto', 'dense', 'gather'; got 'sparse'"):

@@ -121,4 +121,9 @@ def test_bf16_autocast_trains_close_to_float32(layer_type):
         y = net(x)
     y.float().square().mean().backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in net.parameters())
-    torch.testing.assert_close(y.float(), reference, rtol=5e-2, atol=5e-2 * reference.abs().max().item())
+    # bf16 keeps 8 bits: a sum neuron's output is off by about 2^-8 of its terms' scale, while a
+    # product neuron multiplies in_features rounded factors, whose relative errors add up (seen on
+    # an H200: 0.25 of the output's range for one of 1024 outputs of 32 factors).
+    tolerance = 0.15 if layer_type.endswith("_prod") else 0.05
+    scale = reference.abs().max().item()
+    torch.testing.assert_close(y.float(), reference, rtol=tolerance, atol=tolerance * scale)

@@ -49,9 +49,15 @@ def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, de
     for fn in (triton_piecewise_gather, sum_neuron_reference):
         y = fn(x, weight, n, segments, continuous, clamp=clamp)
         results.append((y, *torch.autograd.grad(y, (x, weight), grad, allow_unused=True, materialize_grads=True)))
-    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-11, "atol": 1e-11}
+    # The kernel and the twin sum in different orders: they may differ by round-off at the scale of
+    # the largest term, which for the input gradient is large (it carries a factor `segments`) and
+    # can sit next to elements that cancel to nearly zero. Hence tolerances scaled by the largest
+    # value of each compared tensor, not fixed ones (the twin itself is 100+ ulps of that scale from
+    # a float64 evaluation in float32).
+    eps = torch.finfo(dtype).eps
     for fused, twin in zip(*results, strict=True):
-        torch.testing.assert_close(fused, twin, **tol)
+        scale = twin.abs().max().item() if twin.numel() else 0.0
+        torch.testing.assert_close(fused, twin, rtol=256 * eps, atol=256 * eps * max(scale, 1.0))
     assert results[0][2].stride() == weight.stride()  # the gradient in the weight's own layout
 
 
@@ -68,6 +74,17 @@ def compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype, *, de
 )
 def test_matches_twin(batch, inputs, outputs, n, segments, continuous, clamp, dtype):
     compare(batch, inputs, outputs, n, segments, continuous, clamp, dtype)
+
+
+@pytest.mark.parametrize(("inputs", "min_per_split"), [(7, 1), (10, 3)])
+def test_forward_split_over_inputs(inputs, min_per_split, monkeypatch):
+    """Small batches split the inputs into chunks summed afterwards (one chunk of one input, and
+    chunks of 4, 4 and 2 inputs here)."""
+    monkeypatch.setattr(_gather_triton, "FORWARD_PROGRAMS_PER_SM", 64)
+    monkeypatch.setattr(_gather_triton, "MIN_INPUTS_PER_SPLIT", min_per_split)
+    assert _gather_triton._input_splits(3, inputs, torch.device(DEVICE)) > 1
+    compare(19, inputs, 5, 3, 4, True, True, torch.float64)
+    compare(19, inputs, 5, 3, 4, False, False, torch.float32)
 
 
 def test_gradcheck():

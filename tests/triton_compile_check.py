@@ -29,7 +29,7 @@ def forward_signature(dtype: str, save_piece: bool) -> dict[str, str]:
     pointers = ("x_ptr", "slabs_ptr", "nodes_ptr", "weights_ptr", "y_ptr")
     signature = {name: f"*{dtype}" for name in pointers}
     signature["piece_ptr"] = "*i32" if save_piece else f"*{dtype}"
-    signature |= {name: "i32" for name in ("B", "INPUTS", "OUTPUTS", "SLAB_SIZE")}
+    signature |= {name: "i32" for name in ("B", "INPUTS", "INPUTS_PER_SPLIT", "OUTPUTS", "SLAB_SIZE")}
     return signature
 
 

@@ -4,6 +4,7 @@ that gives the same results, used whenever the accelerated one is unavailable.""
 from ._build import cpu_kernels_available as cpu_kernels_available
 from ._build import cpu_kernels_support as cpu_kernels_support
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
+from ._dispatch import TRITON_GATHER_MIN_RATIO as TRITON_GATHER_MIN_RATIO
 from ._dispatch import sum_contraction as sum_contraction
 from ._expand_cpu import fused_chebyshev_expansion as fused_chebyshev_expansion
 from ._expand_cpu import fused_piecewise_expansion as fused_piecewise_expansion
@@ -20,6 +21,7 @@ from ._product_cpu import product_neuron_twin as product_neuron_twin
 
 __all__ = [
     "FUSED_GATHER_MIN_RATIO",
+    "TRITON_GATHER_MIN_RATIO",
     "basis_major_weight",
     "cpu_kernels_available",
     "cpu_kernels_support",

@@ -31,6 +31,14 @@ from ._twin import twin_gradients
 FORWARD_TILE = (32, 32)
 BACKWARD_TILE = (32, 16)
 
+#: A forward launch with fewer tiles than this many per multiprocessor (small batches) splits
+#: the inputs into chunks, one program per tile and chunk, and sums the chunks' partial tiles:
+#: otherwise a batch of 1024 with 128 outputs runs 128 programs, fewer than an H100 or H200
+#: has multiprocessors, each looping over every input.
+FORWARD_PROGRAMS_PER_SM = 4
+#: The fewest inputs a chunk gets (below it the extra partial tiles cost more than they save).
+MIN_INPUTS_PER_SPLIT = 32
+
 #: Compiler options of every launch. Fused multiply-adds are asked for explicitly: Triton's default
 #: for them is changing between releases (and warns while it is unset).
 LAUNCH_OPTIONS = {"enable_fp_fusion": True}
@@ -81,6 +89,19 @@ def _grid(*sizes: int) -> tuple[int, ...]:
     return tuple(max(1, size) for size in sizes)
 
 
+@functools.cache
+def _multiprocessors(device: torch.device) -> int:
+    """Streaming multiprocessors of a CUDA device (4 for the interpreter's CPU tensors)."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+def _input_splits(tiles: int, inputs: int, device: torch.device) -> int:
+    """How many chunks the forward splits the inputs into, so that ``tiles * chunks`` programs
+    fill the GPU (see :data:`FORWARD_PROGRAMS_PER_SM`)."""
+    wanted = -(-FORWARD_PROGRAMS_PER_SM * _multiprocessors(device) // tiles)
+    return max(1, min(wanted, inputs // MIN_INPUTS_PER_SPLIT))
+
+
 def _on_device_of(tensor: Tensor) -> contextlib.AbstractContextManager:
     """Triton launches on the current CUDA device: make it the tensor's (``cuda:1`` while the
     current device is ``cuda:0`` would otherwise run on the wrong GPU)."""
@@ -95,17 +116,21 @@ class _TritonPiecewiseGather(torch.autograd.Function):
         _, num_weights, outputs = slabs.shape
         stride, _ = piecewise_sizes(n, segments, continuous)
         nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
-        y = slabs.new_empty(batch, outputs)
-        save_piece = any(ctx.needs_input_grad[:2])
-        piece = torch.empty(inputs, batch, dtype=torch.int32, device=x_ib.device) if save_piece else y
         block_b, block_o = FORWARD_TILE
-        grid = _grid(-(-batch // block_b), -(-outputs // block_o))
+        tiles = _grid(-(-batch // block_b), -(-outputs // block_o))
+        splits = _input_splits(tiles[0] * tiles[1], inputs, slabs.device)
+        per_split = -(-inputs // splits)
+        splits = -(-inputs // per_split) if inputs else 1  # no empty chunk
+        partial = slabs.new_empty(splits, batch, outputs)
+        save_piece = any(ctx.needs_input_grad[:2])
+        piece = torch.empty(inputs, batch, dtype=torch.int32, device=x_ib.device) if save_piece else partial
         with _on_device_of(x_ib):
-            kernels.gather_forward_kernel[grid](
-                x_ib, slabs, nodes, weights, y, piece, batch, inputs, outputs, num_weights * outputs,
+            kernels.gather_forward_kernel[(*tiles, splits)](
+                x_ib, slabs, nodes, weights, partial, piece, batch, inputs, per_split, outputs, num_weights * outputs,
                 SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=save_piece,
                 BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
             )  # fmt: skip
+        y = partial[0] if splits == 1 else partial.sum(0)
         ctx.save_for_backward(x_ib, slabs, piece if save_piece else None)
         ctx.basis = (n, segments, continuous, clamp)
         return y

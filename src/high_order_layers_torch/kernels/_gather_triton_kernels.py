@@ -65,10 +65,11 @@ def gather_forward_kernel(
     slabs_ptr,  # (I, M, O)
     nodes_ptr,  # (K,)
     weights_ptr,  # (K,)
-    y_ptr,  # (B, O)
+    y_ptr,  # (SPLITS, B, O): one partial sum per chunk of inputs
     piece_ptr,  # (I, B) int32, written when SAVE_PIECE
     B,
     INPUTS,
+    INPUTS_PER_SPLIT,
     OUTPUTS,
     SLAB_SIZE,  # M * O
     SEGMENTS: tl.constexpr,
@@ -79,9 +80,14 @@ def gather_forward_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_O: tl.constexpr,
 ):
-    """One ``(BLOCK_B, BLOCK_O)`` tile of ``y``, accumulated in registers over every input."""
+    """One ``(BLOCK_B, BLOCK_O)`` tile of ``y``, accumulated in registers over one chunk of
+    ``INPUTS_PER_SPLIT`` inputs (``program_id(2)``: all of them unless a small batch leaves too few
+    tiles to fill the GPU; the wrapper then sums the chunks' partial tiles)."""
     pid_b = tl.program_id(0)
     pid_o = tl.program_id(1)
+    split = tl.program_id(2)
+    first = split * INPUTS_PER_SPLIT
+    last = tl.minimum(first + INPUTS_PER_SPLIT, INPUTS)
     offs_b = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)
     offs_o = pid_o * BLOCK_O + tl.arange(0, BLOCK_O)
     mask_b = offs_b < B
@@ -90,10 +96,10 @@ def gather_forward_kernel(
     save_mask = mask_b & ((offs_b * 0 + pid_o) == 0)  # the first column of tiles writes the pieces
     acc = tl.zeros((BLOCK_B, BLOCK_O), dtype=y_ptr.dtype.element_ty)
     # per-input pointers advance by whole rows: 64-bit pointer arithmetic, no int32 products
-    x_row = x_ptr + offs_b
-    piece_row = piece_ptr + offs_b
-    slab = slabs_ptr + offs_o[None, :]
-    for _ in range(INPUTS):
+    x_row = x_ptr + first.to(tl.int64) * B + offs_b
+    piece_row = piece_ptr + first.to(tl.int64) * B + offs_b
+    slab = slabs_ptr + first.to(tl.int64) * SLAB_SIZE + offs_o[None, :]
+    for _ in range(first, last):
         x = tl.load(x_row, mask=mask_b, other=0.0)
         piece, t = _locate(x, SEGMENTS, CLAMP)
         if SAVE_PIECE:
@@ -105,7 +111,8 @@ def gather_forward_kernel(
         x_row += B
         piece_row += B
         slab += SLAB_SIZE
-    tl.store(y_ptr + offs_b[:, None].to(tl.int64) * OUTPUTS + offs_o[None, :], acc, mask=mask)
+    y_tile = y_ptr + split.to(tl.int64) * B * OUTPUTS + offs_b[:, None].to(tl.int64) * OUTPUTS + offs_o[None, :]
+    tl.store(y_tile, acc, mask=mask)
 
 
 @triton.jit
