@@ -27,3 +27,24 @@ def sum_neuron_reference(x, weight, n, segments, continuous, clamp):
     """The piecewise sum neuron by the pure-torch product-form basis and the dense contraction."""
     start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
     return sum_neuron(start, values, weight)
+
+
+def assert_close_ulps(
+    actual: torch.Tensor, expected: torch.Tensor, *, ulps: float = 16.0, scale: float | torch.Tensor | None = None
+) -> None:
+    """``actual`` equals ``expected`` to ``ulps`` units of round-off at the magnitude involved.
+
+    For comparing two different code paths (kernel against twin, gather against dense, compiled
+    against eager), whose rounding differs with the instruction set (FMA contraction, vector
+    width, summation order): ``rtol = ulps * eps`` and ``atol = ulps * eps * scale``, where
+    ``scale`` defaults to ``max |expected|`` (pass the size of the terms summed where the result
+    cancels). Bit-exact asserts stay for a code path compared with itself.
+    """
+    expected = expected.detach()
+    actual = actual.detach().to(expected.dtype)
+    eps = torch.finfo(expected.dtype).eps
+    if scale is None:
+        finite = expected[torch.isfinite(expected)]
+        scale = finite.abs().max().item() if finite.numel() else 1.0
+    scale = float(scale)
+    torch.testing.assert_close(actual, expected, rtol=ulps * eps, atol=ulps * eps * scale)

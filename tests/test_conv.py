@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -149,6 +150,39 @@ def test_output_size_matches_torch_conv(dims: int, options: dict) -> None:
     x = uniform(2, 4, *([7, 6, 5][:dims]), dtype=torch.float32)
     assert layer(x).shape == reference(x).shape
     assert layer(x[0]).shape == reference(x[0]).shape  # unbatched input
+
+
+@pytest.mark.parametrize(("kernel_size", "dilation"), [(2, 1), (4, 1), (2, 3), (4, 3)])
+def test_torch_same_padding_puts_the_odd_element_after(kernel_size: int, dilation: int) -> None:
+    """PyTorch's own convention, which the layers follow: total = dilation * (kernel - 1), and
+    the extra element of an odd total goes after (right/bottom)."""
+    x, weight = uniform(1, 1, 9), uniform(1, 1, kernel_size)
+    total = dilation * (kernel_size - 1)
+    explicit = F.conv1d(F.pad(x, (total // 2, total - total // 2)), weight, dilation=dilation)
+    with warnings.catch_warnings():  # "may require a zero-padded copy": that copy is the point
+        warnings.simplefilter("ignore", UserWarning)
+        builtin = F.conv1d(x, weight, padding="same", dilation=dilation)
+    torch.testing.assert_close(builtin, explicit)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize(("kernel_size", "dilation"), [((2,), (1,)), ((4,), (3,)), ((2, 4), (3, 1)), ((3, 2), (1, 3))])
+def test_same_padding_equals_explicit_padding_then_valid(kernel_size, dilation, padding_mode: str) -> None:
+    """Odd totals (even kernels): the extra element goes after, as in PyTorch (test above)."""
+    dims = len(kernel_size)
+    options = dict(kernel_size=kernel_size, dilation=dilation, padding_mode=padding_mode, dtype=torch.float64)
+    same = make(f"continuous{dims}d", padding="same", **options)
+    valid = make(f"continuous{dims}d", padding="valid", **options)
+    valid.load_state_dict(same.state_dict())
+    x = uniform(2, 2, *[9, 8][:dims])
+    pad: list[int] = []
+    for k, d in reversed(list(zip(kernel_size, dilation, strict=True))):  # F.pad: last dimension first
+        total = d * (k - 1)
+        pad += [total // 2, total - total // 2]
+    mode = {"zeros": "constant"}.get(padding_mode, padding_mode)
+    y = same(x)
+    assert y.shape == (2, 4, *x.shape[2:])
+    torch.testing.assert_close(y, valid(F.pad(x, pad, mode=mode)), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("layer_type", LAYER_TYPES)

@@ -208,7 +208,7 @@ def test_out_of_range_policy_and_periodicity_act_on_the_input() -> None:
     folded = torch.where(x > 0.5, 1 - x, torch.where(x < -0.5, -1 - x, x))
     torch.testing.assert_close(periodic(x), clamp(folded))
     with pytest.raises(ValueError, match="outside"):
-        make("continuous2d", out_of_range="error")(x)
+        make("continuous2d", out_of_range="error", dtype=torch.float64)(x)
 
 
 # --------------------------------------------------------------------------- gradients

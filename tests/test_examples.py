@@ -202,6 +202,11 @@ def test_checkpoint_resumes_to_same_state(tmp_path: Path) -> None:
     ]
     for p, q in zip(final[0].parameters(), final[1].parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    # The checkpoint keeps each layer's link-function record: links of n = 3 on 2 segments do not load
+    # into one-segment links of n = 5, though both hold 5 weights (they would otherwise load silently).
+    other = xor.build_model({**cfg, "n": 5, "segments": 1})
+    with pytest.raises(RuntimeError, match="link functions"):
+        load_model_weights(other, tmp_path / "a" / "out" / "checkpoints" / "run" / "last.ckpt")
 
 
 class SaveRankWeights(L.Callback):

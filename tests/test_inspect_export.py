@@ -29,6 +29,15 @@ from high_order_layers_torch.layers._conv_transpose import HighOrderConvTranspos
 
 F64 = torch.float64
 TOL = 1e-12
+EPS = torch.finfo(F64).eps
+
+
+def conditioning_tolerance(coefficients: torch.Tensor, expected: torch.Tensor, ulps: float = 32.0) -> float:
+    """Round-off of summing monomials with these coefficients at ``|x| <= 1``: ``ulps * eps`` times
+    the largest ``sum_j |c_j|`` of a piece (the global form's conditioning, large for high degree
+    and many pieces), or times the values' magnitude where that is larger."""
+    size = max(coefficients.abs().sum(dim=-1).max().item(), expected.abs().max().item())
+    return ulps * EPS * size
 
 
 def piecewise_layer(continuous: bool, n: int, segments: int, **options: object) -> torch.nn.Module:
@@ -78,7 +87,11 @@ def test_global_coordinate_reproduces_link(continuous: bool, n: int, segments: i
     layer = piecewise_layer(continuous, n, segments)
     exported = export_link(layer, (1, 1), coordinate="global")
     x = sample_points()
-    assert torch.allclose(exported(x), layer_link(layer, (1, 1), x), rtol=0, atol=TOL)
+    expected = layer_link(layer, (1, 1), x)
+    # Powers of x lose accuracy as the degree and the number of pieces grow (docs): hold the
+    # global form to round-off of its own coefficients, not to a fixed 1e-12.
+    tolerance = conditioning_tolerance(exported.coefficients, expected)
+    assert torch.allclose(exported(x), expected, rtol=0, atol=tolerance)
 
 
 @pytest.mark.parametrize("continuous", [True, False])

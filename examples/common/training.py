@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,18 @@ def make_trainer(
 def load_model_weights(model: nn.Module, checkpoint_path: str | Path, prefix: str = "model.") -> nn.Module:
     """Load the ``prefix``-ed weights of a Lightning checkpoint into ``model`` without running pickled code."""
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict({key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)})
+    stripped = OrderedDict((key[len(prefix) :], value) for key, value in state.items() if key.startswith(prefix))
+    # The per-module metadata records each layer's link functions; keep it (renamed as the keys are) so
+    # loading into a layer of another n / segments / family is refused rather than silently accepted.
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        module_prefix = prefix.rstrip(".")
+        stripped._metadata = {  # type: ignore[attr-defined]
+            key[len(prefix) :] if key.startswith(prefix) else "": value
+            for key, value in metadata.items()
+            if key == module_prefix or key.startswith(prefix)
+        }
+    model.load_state_dict(stripped)
     return model
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from .._validation import check_choice
+from .._validation import check_choice, check_positive_float
 
 OutOfRange = Literal["clamp", "extrapolate", "mirror", "error"]
 OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("clamp", "extrapolate", "mirror", "error")
@@ -20,13 +21,77 @@ def mirror_periodic(x: Tensor, periodicity: float = 2.0) -> Tensor:
     ``2 * periodicity``), so the result is continuous in ``x`` and bounded. With the default
     ``periodicity = 2`` it maps everything into ``[-1, 1]`` and leaves ``[-1, 1]`` unchanged.
 
+    Precision: inside ``[-periodicity / 2, periodicity / 2]`` the result is ``x`` itself (bit for
+    bit, ``-0.0`` included, with gradient 1). Outside, the reduction is exact in ``x``'s dtype
+    (``torch.fmod`` plus subtractions that are exact by Sterbenz's lemma), so the only error is
+    ``periodicity / 2`` rounded to that dtype: a period that the dtype cannot hold is the dtype's
+    nearest one. Every finite input gives a finite result in the interval, whatever its
+    magnitude; a half period beyond the dtype's largest value leaves every finite input unchanged.
+    ``+-inf`` has no fold and gives NaN; NaN propagates.
+
+    Args:
+        x: floating-point values (integer tensors are converted to the default dtype).
+        periodicity: width of the target interval, a finite number ``> 0``.
+
     Shape:
         Same as ``x``.
+
+    Raises:
+        ValueError: if ``periodicity`` is not finite or not ``> 0``, or if ``periodicity / 2``
+            rounds to zero in ``x``'s dtype.
+        TypeError: if ``periodicity`` is not a real number.
+
+    Example:
+        >>> mirror_periodic(torch.tensor([0.5, 1.5, -2.5, 9.0]), 2.0)
+        tensor([0.5000, 0.5000, 0.5000, 1.0000])
     """
-    half = 0.5 * periodicity
-    shifted = torch.remainder(x + half, 2 * periodicity)  # in [0, 2p)
-    folded = torch.where(shifted > periodicity, 2 * periodicity - shifted, shifted)
-    return folded - half
+    period = check_positive_float("periodicity", periodicity)
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    # The half period as the dtype holds it, as an exact Python float, so every scalar below
+    # (h, 2h, 4h, or a quarter of them) converts to the dtype without rounding.
+    half = torch.tensor(0.5 * period, dtype=x.dtype).item()
+    if half == 0.0:
+        raise ValueError(
+            f"periodicity / 2 must be representable in {x.dtype} (at least {torch.finfo(x.dtype).tiny:g} "
+            f"for a normal number); got periodicity={periodicity}"
+        )
+    if math.isinf(half):  # every finite value is inside; +-inf has no fold
+        return torch.where(torch.isinf(x), torch.full_like(x, math.nan), x)
+    inside = x.abs() <= half  # NaN compares False and goes through the fold (stays NaN)
+    # 4h must not overflow; scaling by a power of two is exact for the values that need folding
+    # (|x| > h >= max / 8 when it applies), and the identity branch keeps the unscaled x.
+    scale = 4.0 if 4.0 * half > torch.finfo(x.dtype).max else 1.0
+    h = half / scale
+    r = _exact_fmod(x / scale if scale != 1.0 else x, 4.0 * h)  # in (-4h, 4h), sign of x
+    a = r.abs()
+    # Triangle wave on [0, 4h): a on [0, h], 2h - a on (h, 3h], a - 4h beyond; both subtractions
+    # are exact (Sterbenz: the operands are within a factor 2 of each other).
+    folded = torch.where(a <= h, a, torch.where(a <= 3.0 * h, 2.0 * h - a, a - 4.0 * h))
+    folded = torch.where(r < 0, -folded, folded)  # the wave is odd
+    if scale != 1.0:
+        folded = folded * scale
+    return torch.where(inside, x, folded)
+
+
+def _exact_fmod(x: Tensor, modulus: float) -> Tensor:
+    """``torch.fmod(x, modulus)`` for a ``modulus`` that ``x``'s dtype holds exactly, exact for
+    every finite ``x``.
+
+    ``fmod`` itself is exact, but PyTorch's vectorised CPU ``fmod`` returns NaN once ``x / modulus``
+    overflows (a small modulus, a huge ``x``). Reducing first by power-of-two multiples of the
+    modulus (themselves exact, and the remainder modulo a multiple is congruent modulo the
+    modulus) keeps every quotient below ``2 ** (max_exponent - 1)``; one pass when
+    ``modulus >= 2`` in any dtype.
+    """
+    biggest = torch.finfo(x.dtype).max
+    quotient_limit = 2.0 ** (math.frexp(biggest)[1] - 1)
+    moduli = [modulus]
+    while moduli[-1] * quotient_limit < biggest:
+        moduli.append(moduli[-1] * quotient_limit)
+    for m in reversed(moduli):
+        x = torch.fmod(x, m)
+    return x
 
 
 def apply_out_of_range(x: Tensor, policy: str) -> Tensor:

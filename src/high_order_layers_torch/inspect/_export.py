@@ -10,10 +10,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_int, check_positive_float
 from ..functional import apply_out_of_range, chebyshev_lobatto_nodes, mirror_periodic
 from ..layers import FourierBasis, LinearBasis, PiecewisePolynomialBasis
-from ._links import link_weights
+from ._links import check_high_order, check_materialised, link_weights
 
 Coordinate = Literal["local", "centered", "global"]
 COORDINATES: tuple[str, ...] = ("local", "centered", "global")
@@ -82,6 +82,11 @@ class PiecewisePolynomialExport:
 
     def __post_init__(self) -> None:
         check_choice("coordinate", self.coordinate, COORDINATES)
+        if not isinstance(self.edges, Tensor) or not isinstance(self.coefficients, Tensor):
+            raise TypeError(
+                "edges and coefficients must be Tensors; got "
+                f"{type(self.edges).__name__} and {type(self.coefficients).__name__}"
+            )
         if (
             self.edges.dim() != 1
             or self.coefficients.dim() != 2
@@ -153,7 +158,8 @@ class PiecewisePolynomialExport:
         return 0.5 * (self.edges[1:] + self.edges[:-1]).to(torch.float64)
 
     def to_table(self, precision: int = 6) -> str:
-        """A readable table: one row per piece, one column per power."""
+        """A readable table: one row per piece, one column per power, ``precision`` significant digits."""
+        check_int("precision", precision, minimum=0)
         variable = {"local": "t", "centered": "(x-c)", "global": "x"}[self.coordinate]
         header = ["piece", "interval"] + [f"{variable}^{j}" for j in range(self.degree + 1)]
         rows = [header]
@@ -238,6 +244,15 @@ class FourierExport:
     out_of_range: str = "extrapolate"
     periodicity: float | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.cos, Tensor) or not isinstance(self.sin, Tensor):
+            raise TypeError(f"cos and sin must be Tensors; got {type(self.cos).__name__} and {type(self.sin).__name__}")
+        if self.cos.dim() != 1 or self.cos.shape != self.sin.shape:
+            raise ValueError(
+                f"cos and sin must both have shape (n,); got {tuple(self.cos.shape)} and {tuple(self.sin.shape)}"
+            )
+        check_positive_float("length", self.length)
+
     @property
     def n(self) -> int:
         return self.cos.numel()
@@ -254,7 +269,8 @@ class FourierExport:
     __call__ = evaluate
 
     def to_string(self, precision: int = 6) -> str:
-        """The series as text, e.g. ``0.1 + 0.3*cos(1*pi*x/2) - 0.2*sin(1*pi*x/2)``."""
+        """The series as text with ``precision`` significant digits, e.g. ``0.1 + 0.3*cos(1*pi*x/2)``."""
+        check_int("precision", precision, minimum=0)
         text = _format_term(self.constant, "", precision, first=True)
         for k in range(1, self.n + 1):
             argument = f"{k}*pi*x/{self.length:g}"
@@ -302,9 +318,20 @@ def lagrange_monomial_matrix(nodes: Tensor) -> Tensor:
 
     Shape:
         nodes: ``(n,)``. Output: ``(n, n)``.
+
+    Raises:
+        TypeError: if ``nodes`` is not a Tensor.
+        ValueError: if ``nodes`` is not 1-d and non-empty, or holds a value twice (no Lagrange
+            basis exists then).
     """
+    if not isinstance(nodes, Tensor):
+        raise TypeError(f"nodes must be a Tensor of shape (n,), got {type(nodes).__name__}")
+    if nodes.dim() != 1 or nodes.numel() == 0:
+        raise ValueError(f"nodes must have shape (n,) with n >= 1, got {tuple(nodes.shape)}")
     x = nodes.to(torch.float64).cpu()
     n = x.numel()
+    if torch.unique(x).numel() != n:
+        raise ValueError(f"nodes must be distinct, got {x.tolist()}")
     rows = []
     for k in range(n):
         poly = torch.ones(1, dtype=torch.float64)
@@ -352,8 +379,8 @@ def export_link(
             pieces, see :class:`PiecewisePolynomialExport`).
 
     Raises:
-        ValueError: for an unknown link or coordinate.
-        TypeError: for a basis without a closed form here.
+        ValueError: for an unknown link or coordinate, or a layer on the meta device (no values).
+        TypeError: for a module that is not a high-order layer, or a basis without a closed form here.
 
     Example:
         >>> layer = PiecewisePolynomial(2, 3, n=4, segments=2)
@@ -362,7 +389,9 @@ def export_link(
         >>> torch.allclose(exported(x), layer.double().link_functions(x[:, None].expand(5, 2))[:, 0, 1])
         True
     """
+    check_high_order(module, "export_link")
     check_choice("coordinate", coordinate, COORDINATES)
+    check_materialised(module, "export_link")
     weights = link_weights(module, link).detach().to(device="cpu", dtype=torch.float64)
     basis = module.basis
     out_of_range = getattr(module, "out_of_range", "extrapolate")

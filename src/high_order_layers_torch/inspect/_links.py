@@ -33,12 +33,59 @@ def is_high_order(module: nn.Module) -> bool:
     return isinstance(getattr(module, "basis", None), Basis) and isinstance(getattr(module, "weight", None), Tensor)
 
 
+#: What the functions taking one layer accept, for their error messages.
+ACCEPTED_LAYERS = (
+    "HighOrderLinear, HighOrderConvNd or HighOrderConvTransposeNd (and their subclasses, e.g. the classes of "
+    "FC_LAYERS, CONV_LAYERS and CONV_TRANSPOSE_LAYERS), or any module with a Basis `basis` and a tensor `weight`"
+)
+
+
+def check_module(model: object, what: str) -> nn.Module:
+    """Return ``model`` if it is an ``nn.Module``, else raise ``TypeError`` naming ``what`` needed it."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{what} needs an nn.Module containing high-order layers; got {type(model).__name__}")
+    return model
+
+
+def check_high_order(module: object, what: str) -> nn.Module:
+    """Return ``module`` if it is a high-order layer, else raise ``TypeError`` naming the accepted types."""
+    if not isinstance(module, nn.Module) or not is_high_order(module):
+        raise TypeError(f"{what} needs a high-order layer: {ACCEPTED_LAYERS}; got {type(module).__name__}")
+    return module
+
+
+def check_materialised(module: nn.Module, what: str) -> None:
+    """Raise ``ValueError`` if ``module`` holds meta tensors, whose values do not exist."""
+    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+        if tensor.is_meta:
+            raise ValueError(
+                f"{what} needs the values of the weights, but {type(module).__name__}'s {name!r} is on the meta "
+                "device and holds no values; materialise the model first with model.to_empty(device=...) and "
+                "load a state_dict (model.load_state_dict(...))"
+            )
+
+
 def high_order_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Every high-order layer of ``model`` (itself included) as ``(name, module)``, in module order.
 
     The name is the one ``model.named_modules()`` gives (``""`` for ``model`` itself).
+
+    Raises:
+        TypeError: if ``model`` is not an ``nn.Module``.
     """
+    check_module(model, "high_order_modules")
     return [(name, module) for name, module in model.named_modules() if is_high_order(module)]
+
+
+def require_high_order_modules(model: object, what: str) -> list[tuple[str, nn.Module]]:
+    """:func:`high_order_modules` of ``model``, raising ``ValueError`` when there are none."""
+    layers = high_order_modules(check_module(model, what))
+    if not layers:
+        raise ValueError(
+            f"{what} needs a model with a high-order layer, but {type(model).__name__} contains no high-order "
+            f"layer; accepted layers: {ACCEPTED_LAYERS}"
+        )
+    return layers
 
 
 def basis_dim(module: nn.Module) -> int:
@@ -52,7 +99,12 @@ def is_fully_connected(module: nn.Module) -> bool:
 
 
 def link_shape(module: nn.Module) -> tuple[int, ...]:
-    """Shape of the grid of links: ``weight.shape`` without the basis axis."""
+    """Shape of the grid of links: ``weight.shape`` without the basis axis.
+
+    Raises:
+        TypeError: if ``module`` is not a high-order layer.
+    """
+    check_high_order(module, "link_shape")
     shape = list(module.weight.shape)
     del shape[basis_dim(module)]
     return tuple(shape)
@@ -98,7 +150,13 @@ def check_links(module: nn.Module, links: Iterable[object] | None) -> list[Link]
 
 
 def link_weights(module: nn.Module, link: Sequence[int]) -> Tensor:
-    """The ``M`` weights of one link (a view of ``module.weight``). Shape: ``(M,)``."""
+    """The ``M`` weights of one link (a view of ``module.weight``). Shape: ``(M,)``.
+
+    Raises:
+        TypeError: if ``module`` is not a high-order layer.
+        ValueError: for an unknown link.
+    """
+    check_high_order(module, "link_weights")
     return link_weight_matrix(module)[check_link(module, link)]
 
 
@@ -127,7 +185,10 @@ def channels_last(module: nn.Module, x: Tensor) -> Tensor:
     """A layer input reshaped to ``(N, C)``: one row per sample (and pixel), one column per channel."""
     if is_fully_connected(module):
         return x.reshape(-1, x.shape[-1])
-    batched = x if x.dim() >= 3 else x.unsqueeze(0)  # unbatched conv input (C, *spatial)
+    # a convolution's weight is (out, in_in_group, M, *k) or (in, M, out_in_group, *k); the layer
+    # also takes unbatched (C, *spatial) input, whose dim alone says so (its C may equal a size)
+    spatial = module.weight.dim() - 3
+    batched = x.unsqueeze(0) if x.dim() == spatial + 1 else x  # (B, C, *spatial)
     return batched.movedim(1, -1).reshape(-1, batched.shape[1])
 
 
@@ -157,12 +218,21 @@ def evaluate_links(module: nn.Module, x: Tensor, links: Sequence[Sequence[int]] 
 
     Shape:
         Output: ``(N, len(links))``, or ``(N, *link_shape)`` when ``links`` is ``None``.
+
+    Raises:
+        TypeError: if ``module`` is not a high-order layer or ``x`` not a Tensor.
+        ValueError: if ``x`` is not 1-d, or for an unknown or empty list of links.
     """
+    check_high_order(module, "evaluate_links")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a Tensor of shape (N,), got {type(x).__name__}")
+    if x.dim() != 1:
+        raise ValueError(f"x must have shape (N,), got {tuple(x.shape)}; use evaluate_link for any shape")
     weight = link_weight_matrix(module)  # (*link_shape, M)
     dense = dense_basis(module, prepare(module, x.to(weight.dtype)))  # (N, M)
     if links is None:
         return torch.einsum("nm,...m->n...", dense, weight)
-    chosen = torch.stack([weight[check_link(module, link)] for link in links])  # (L, M)
+    chosen = torch.stack([weight[link] for link in check_links(module, links)])  # (L, M)
     return dense @ chosen.T
 
 
@@ -171,5 +241,12 @@ def evaluate_link(module: nn.Module, link: Sequence[int], x: Tensor) -> Tensor:
 
     Shape:
         x: any shape. Output: same as ``x``.
+
+    Raises:
+        TypeError: if ``module`` is not a high-order layer or ``x`` not a Tensor.
+        ValueError: for an unknown link.
     """
+    check_high_order(module, "evaluate_link")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a Tensor, got {type(x).__name__}")
     return evaluate_links(module, x.reshape(-1), [link]).reshape(x.shape)

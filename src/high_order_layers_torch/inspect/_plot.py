@@ -15,14 +15,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_int, check_positive_float
 from ..layers import PiecewisePolynomialBasis
 from ._links import (
     basis_dim,
+    check_high_order,
     check_links,
+    check_materialised,
     evaluate_links,
-    high_order_modules,
     link_shape,
     link_weight_matrix,
+    require_high_order_modules,
 )
 
 #: Largest number of panels :func:`plot_links` draws when ``links`` is ``None``.
@@ -47,6 +50,45 @@ def _check_margin(margin: float) -> float:
     return float(margin)
 
 
+def _check_panel_size(panel_size: object) -> tuple[float, float]:
+    if (
+        not isinstance(panel_size, (tuple, list))
+        or len(panel_size) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in panel_size)
+    ):
+        raise TypeError(f"panel_size must be a pair (width, height) of numbers in inches, got {panel_size!r}")
+    if not all(0 < v < math.inf for v in panel_size):
+        raise ValueError(f"panel_size must be a pair of positive finite numbers, got {tuple(panel_size)!r}")
+    return float(panel_size[0]), float(panel_size[1])
+
+
+def _check_targets(target: object, count: int) -> list[Target | None]:
+    """One target (a callable or ``None``) per link."""
+    targets = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else [target] * count
+    for value in targets:
+        if value is not None and not callable(value):
+            raise TypeError(
+                "target must be a callable f(x) -> values, None, or a sequence of those (one per link); "
+                f"got {type(value).__name__}"
+            )
+    if len(targets) != count:
+        raise ValueError(f"target must be one callable or one per link ({count}), got {len(targets)}")
+    return targets
+
+
+def _check_samples(samples: object) -> tuple[list[float], list[float]] | None:
+    """``(x, y)`` as two lists of equal length, or ``None``."""
+    if samples is None:
+        return None
+    pair = isinstance(samples, (tuple, list)) or (isinstance(samples, Tensor) and samples.dim() >= 1)
+    if not pair or len(samples) != 2:
+        raise TypeError(f"samples must be a pair (x, y) of Tensors or sequences of numbers, got {samples!r}")
+    x, y = _as_numpy_list(samples[0], "samples[0] (x)"), _as_numpy_list(samples[1], "samples[1] (y)")
+    if len(x) != len(y):
+        raise ValueError(f"samples (x, y) must hold as many x as y values, got {len(x)} and {len(y)}")
+    return x, y
+
+
 def _grid(module: nn.Module, margin: float, num_points: int) -> Tensor:
     """Plot abscissae: ``[-1, 1]`` plus the margins, or only ``[-1, 1]`` for ``"error"``."""
     low, high = (-1.0, 1.0) if getattr(module, "out_of_range", None) == "error" else (-1 - margin, 1 + margin)
@@ -56,15 +98,20 @@ def _grid(module: nn.Module, margin: float, num_points: int) -> Tensor:
     return grid.to(module.weight.device)
 
 
-def _as_numpy_list(values: Any) -> list[float]:
+def _as_numpy_list(values: Any, what: str = "values") -> list[float]:
     if isinstance(values, Tensor):
         return values.detach().to("cpu", torch.float64).reshape(-1).tolist()
-    return [float(v) for v in values]
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} must be a Tensor or a sequence of numbers, got {values!r}") from error
 
 
 def _evaluate_target(target: Target, grid: Tensor) -> list[float]:
     values = target(grid.detach().to("cpu", torch.float64))
-    result = _as_numpy_list(values if not isinstance(values, (int, float)) else [values] * grid.numel())
+    result = _as_numpy_list(
+        values if not isinstance(values, (int, float)) else [values] * grid.numel(), "the value target returns"
+    )
     if len(result) != grid.numel():
         raise ValueError(f"target must return one value per input point ({grid.numel()}), got {len(result)}")
     return result
@@ -140,22 +187,27 @@ def plot_links(
             :data:`MAX_PANELS`), a fully-connected layer as an ``out x in`` grid.
         target: a callable ``f(x: Tensor float64) -> values`` drawn dashed on every panel (made
             for 1-in-1-out layers fitted to a function), or one callable (or ``None``) per link.
-        samples: optional ``(x, y)`` data points scattered on every panel.
+        samples: optional ``(x, y)`` data points scattered on every panel: a pair of Tensors or
+            sequences of equal length, or a ``(2, N)`` Tensor.
         margin: width of the out-of-range strips on each side (``>= 0``).
-        num_points: curve resolution.
+        num_points: curve resolution (an int ``>= 2``).
         show_nodes: mark the node values.
-        ncols: panels per row (default: ``in`` for a full fully-connected grid, else up to 4).
-        panel_size: ``(width, height)`` of one panel in inches.
+        ncols: panels per row, an int ``>= 1`` (default: ``in`` for a full fully-connected grid,
+            else up to 4).
+        panel_size: ``(width, height)`` of one panel in inches, both ``> 0``.
         ax: draw a single link into this existing matplotlib ``Axes`` instead of a new figure.
         path: if given, save the figure there as PNG.
-        dpi: resolution of the saved PNG.
+        dpi: resolution of the saved PNG (``> 0``).
 
     Returns:
         The matplotlib ``Figure``.
 
     Raises:
-        ValueError: for an unknown link, too many panels, a negative margin or a wrong number
-            of targets.
+        TypeError: if ``module`` is not a high-order layer, or an argument has the wrong type
+            (a target that is not callable, an ``ax`` that is not a matplotlib ``Axes`` ...).
+        ValueError: for an unknown link, too many panels, a negative margin, a wrong number
+            of targets, ``samples`` of unequal lengths, a size out of its range, or a layer on
+            the meta device (no values to draw).
         ImportError: when matplotlib is missing.
 
     Example:
@@ -163,18 +215,31 @@ def plot_links(
         >>> figure = plot_links(layer, target=torch.sin, path="fit.png")
     """
     figure_class = _matplotlib()
+    check_high_order(module, "plot_links")
     margin = _check_margin(margin)
+    check_int("num_points", num_points, minimum=2)
+    check_positive_float("dpi", dpi)
+    panel_size = _check_panel_size(panel_size)
+    if ncols is not None:
+        check_int("ncols", ncols, minimum=1)
+    if not isinstance(show_nodes, bool):
+        raise TypeError(f"show_nodes must be a bool, got {show_nodes!r}")
     chosen = check_links(module, links)
     if links is None and len(chosen) > MAX_PANELS:
         raise ValueError(
             f"{type(module).__name__} has {len(chosen)} links, more than MAX_PANELS={MAX_PANELS}; "
             "pass the links to draw, e.g. links=[(0, 0), (0, 1)]"
         )
-    targets = list(target) if isinstance(target, Sequence) else [target] * len(chosen)
-    if len(targets) != len(chosen):
-        raise ValueError(f"target must be one callable or one per link ({len(chosen)}), got {len(targets)}")
-    if ax is not None and len(chosen) != 1:
-        raise ValueError(f"ax draws exactly one link; got {len(chosen)} links")
+    targets = _check_targets(target, len(chosen))
+    points = _check_samples(samples)
+    if ax is not None:
+        from matplotlib.axes import Axes
+
+        if len(chosen) != 1:
+            raise ValueError(f"ax draws exactly one link; got {len(chosen)} links")
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes (or None for a new figure), got {type(ax).__name__}")
+    check_materialised(module, "plot_links")
     shape = link_shape(module)
     if ncols is None:
         ncols = shape[1] if links is None and len(shape) == 2 else min(4, len(chosen))
@@ -206,10 +271,9 @@ def plot_links(
                 zorder=2,
                 label="target",
             )
-        if samples is not None:
+        if points is not None:
             panel.plot(
-                _as_numpy_list(samples[0]),
-                _as_numpy_list(samples[1]),
+                *points,
                 linestyle="none",
                 marker=".",
                 markersize=2,
@@ -220,7 +284,7 @@ def plot_links(
             )
         panel.set_title(f"link {link}", fontsize="small")
         panel.tick_params(labelsize="x-small")
-        if targets[k] is not None or samples is not None:
+        if targets[k] is not None or points is not None:
             panel.legend(fontsize="x-small", loc="lower right")
     _save(figure, path, dpi)
     return figure
@@ -247,27 +311,32 @@ def plot_model(
 
     Args:
         model: any module containing high-order layers (itself one, or an ``nn.Sequential`` ...).
-        max_outputs, max_inputs: panel rows / columns shown per layer.
-        margin: out-of-range strip width drawn on each side.
-        num_points: curve resolution.
-        panel_size: ``(width, height)`` of one panel in inches.
+        max_outputs, max_inputs: panel rows / columns shown per layer (ints ``>= 1``).
+        margin: out-of-range strip width drawn on each side (``>= 0``).
+        num_points: curve resolution (an int ``>= 2``).
+        panel_size: ``(width, height)`` of one panel in inches, both ``> 0``.
         path: if given, save the figure there as PNG.
-        dpi: resolution of the saved PNG.
+        dpi: resolution of the saved PNG (``> 0``).
 
     Returns:
         The matplotlib ``Figure``.
 
     Raises:
-        ValueError: if ``model`` contains no high-order layer.
+        TypeError: if ``model`` is not a module, or an argument has the wrong type.
+        ValueError: if ``model`` contains no high-order layer or is on the meta device (no
+            values to draw), or a size is out of its range.
         ImportError: when matplotlib is missing.
     """
     figure_class = _matplotlib()
+    check_int("max_outputs", max_outputs, minimum=1)
+    check_int("max_inputs", max_inputs, minimum=1)
     margin = _check_margin(margin)
-    layers = high_order_modules(model)
-    if not layers:
-        raise ValueError(
-            f"{type(model).__name__} contains no high-order layer (a module with a Basis `basis` and a `weight`)"
-        )
+    check_int("num_points", num_points, minimum=2)
+    check_positive_float("dpi", dpi)
+    panel_size = _check_panel_size(panel_size)
+    layers = require_high_order_modules(model, "plot_model")
+    for _, module in layers:
+        check_materialised(module, "plot_model")
     blocks = []
     for name, module in layers:
         shape = link_shape(module)

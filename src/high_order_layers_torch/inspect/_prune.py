@@ -13,12 +13,14 @@ from .._validation import check_choice
 from ..layers import FourierBasis, PiecewisePolynomialBasis
 from ._links import (
     channels_last,
+    check_materialised,
+    check_module,
     dense_basis,
-    high_order_modules,
     input_channel_index,
     link_shape,
     link_weight_matrix,
     prepare,
+    require_high_order_modules,
 )
 
 MEASURES: tuple[str, ...] = ("std", "range")
@@ -41,12 +43,16 @@ class _LinkStatistics:
         self.order = torch.argsort(channel, stable=True)  # links grouped by input channel
         self.channels = int(channel.max()) + 1
         self.per_channel = channel.numel() // self.channels
-        self.count = 0
+        self.count = 0  # values seen per link
+        self.calls = 0  # forward calls seen, empty ones included
         self.mean = self.m2 = self.minimum = self.maximum = None
 
     def update(self, module: nn.Module, x: Tensor) -> None:
+        self.calls += 1
         with torch.no_grad():
             values = channels_last(module, prepare(module, x.detach().to(torch.float64)))  # (N, C)
+            if values.shape[0] == 0:  # an empty batch holds no value to measure
+                return
             weight = link_weight_matrix(module).detach().to(torch.float64)
             weight = weight.reshape(-1, weight.shape[-1])[self.order.to(weight.device)]  # (L, M) by channel
             weight = weight.reshape(self.channels, self.per_channel, -1).transpose(1, 2)  # (C, M, P)
@@ -94,6 +100,11 @@ def _batches(data: Tensor | Iterable[object]) -> Iterator[Tensor]:
     if isinstance(data, Tensor):
         yield data
         return
+    if not isinstance(data, Iterable):
+        raise TypeError(
+            "data must be a Tensor or an iterable of batches (Tensors, or tuples/lists whose first element is "
+            f"the model input, as a DataLoader yields); got {type(data).__name__}"
+        )
     for batch in data:
         item = batch[0] if isinstance(batch, (tuple, list)) else batch
         if not isinstance(item, Tensor):
@@ -104,12 +115,12 @@ def _batches(data: Tensor | Iterable[object]) -> Iterator[Tensor]:
         yield item
 
 
-def _collect(model: nn.Module, data: Tensor | Iterable[object]) -> dict[str, tuple[nn.Module, _LinkStatistics]]:
-    layers = high_order_modules(model)
-    if not layers:
-        raise ValueError(
-            f"{type(model).__name__} contains no high-order layer (a module with a Basis `basis` and a `weight`)"
-        )
+def _collect(
+    model: nn.Module, data: Tensor | Iterable[object], what: str
+) -> dict[str, tuple[nn.Module, _LinkStatistics]]:
+    layers = require_high_order_modules(model, what)
+    for _, module in layers:
+        check_materialised(module, what)
     statistics = {name: (module, _LinkStatistics(module)) for name, module in layers}
     handles = [
         module.register_forward_hook(lambda mod, args, output, stats=stats: stats.update(mod, args[0]))
@@ -130,6 +141,10 @@ def _collect(model: nn.Module, data: Tensor | Iterable[object]) -> dict[str, tup
             module.training = mode
     if batches == 0:
         raise ValueError("data yielded no batch")
+    called = [stats for _, stats in statistics.values() if stats.calls]
+    if called and all(stats.count == 0 for stats in called):
+        # a spread of zero values does not exist; refuse rather than return scores that look measured
+        raise ValueError(f"link scores need at least one sample; data held none ({batches} batch(es), every one empty)")
     return statistics
 
 
@@ -141,12 +156,16 @@ def link_scores(model: nn.Module, data: Tensor | Iterable[object], *, measure: s
     its input feature/channel: the standard deviation (``"std"``) or ``max - min``
     (``"range"``). A link with a small score adds a nearly constant amount to its neuron. For a
     convolution, a tap sees every value of its input channel (padding zeros excluded). A layer
-    the forward pass never calls gets ``nan`` scores.
+    the forward pass never calls, or calls only with empty input, gets ``nan`` scores.
+
+    Empty batches (zero samples) add nothing and are skipped; when every batch is empty there
+    is no value to measure and a ``ValueError`` says scores need at least one sample.
 
     Args:
         model: any module containing high-order layers.
         data: one input batch, or an iterable of batches (a Tensor or a tuple/list whose first
-            element is the input, as a ``DataLoader`` yields).
+            element is the input, as a ``DataLoader`` yields). Each batch is whatever ``model``
+            accepts, e.g. ``(B, C, *spatial)`` or unbatched ``(C, *spatial)`` for a convolution.
         measure: ``"std"`` or ``"range"``.
 
     Returns:
@@ -154,10 +173,12 @@ def link_scores(model: nn.Module, data: Tensor | Iterable[object], *, measure: s
         for a fully-connected layer).
 
     Raises:
-        ValueError: unknown ``measure``, a model without high-order layers, or empty ``data``.
+        TypeError: ``model`` not a module, or ``data`` neither a Tensor nor an iterable of batches.
+        ValueError: unknown ``measure``, a model without high-order layers, a model on the meta
+            device, ``data`` with no batch, or only empty batches (no sample).
     """
     check_choice("measure", measure, MEASURES)
-    statistics = _collect(model, data)
+    statistics = _collect(model, data, "link_scores")
     return {name: stats.score(measure, link_shape(module)) for name, (module, stats) in statistics.items()}
 
 
@@ -200,7 +221,7 @@ class PruneReport:
 
     def reapply_(self, model: nn.Module) -> None:
         """Set the pruned links back to their fill (after further training moved them), in place."""
-        modules = dict(model.named_modules())
+        modules = dict(check_module(model, "reapply_").named_modules())
         missing = sorted(set(self.masks) - set(modules))
         if missing:
             raise ValueError(f"model has no layers named {missing}; the report names {sorted(self.masks)}")
@@ -298,8 +319,10 @@ def prune_links_(
 
     Raises:
         ValueError: ``fraction`` outside ``[0, 1]``, a negative threshold, both or neither of
-            them given, unknown ``measure`` / ``scope`` / ``fill``, or ``fill="mean"`` on a
-            layer that cannot hold a constant.
+            them given, unknown ``measure`` / ``scope`` / ``fill``, ``fill="mean"`` on a
+            layer that cannot hold a constant, or ``data`` that :func:`link_scores` refuses
+            (no batch, only empty batches); the weights are then left unchanged.
+        TypeError: as :func:`link_scores`.
 
     Example:
         >>> model, report = prune_links_(model, x_train, fraction=0.25, fill="mean")  # doctest: +SKIP
@@ -314,7 +337,7 @@ def prune_links_(
     check_choice("measure", measure, MEASURES)
     check_choice("scope", scope, SCOPES)
     check_choice("fill", fill, FILLS)
-    layers = high_order_modules(model)
+    layers = require_high_order_modules(model, "prune_links_")
     if fill == "mean":
         for name, module in layers:
             if not isinstance(module.basis, (PiecewisePolynomialBasis, FourierBasis)):
@@ -323,7 +346,7 @@ def prune_links_(
                     f"layer {name!r} has {type(module.basis).__name__}: use fill='zero'"
                 )
 
-    statistics = _collect(model, data)
+    statistics = _collect(model, data, "prune_links_")
     shapes = {name: link_shape(module) for name, (module, _) in statistics.items()}
     scores = {name: stats.score(measure, shapes[name]) for name, (_, stats) in statistics.items()}
     if threshold is not None:

@@ -1,8 +1,10 @@
 """Optional accelerated paths. Each has a pure-torch twin in :mod:`high_order_layers_torch.functional`
 that gives the same results, used whenever the accelerated one is unavailable."""
 
+from ._build import cpu_isa as cpu_isa
 from ._build import cpu_kernels_available as cpu_kernels_available
 from ._build import cpu_kernels_support as cpu_kernels_support
+from ._build import runnable_cpu_isas as runnable_cpu_isas
 from ._dispatch import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._dispatch import TRITON_GATHER_MIN_RATIO as TRITON_GATHER_MIN_RATIO
 from ._dispatch import sum_contraction as sum_contraction
@@ -23,6 +25,7 @@ __all__ = [
     "FUSED_GATHER_MIN_RATIO",
     "TRITON_GATHER_MIN_RATIO",
     "basis_major_weight",
+    "cpu_isa",
     "cpu_kernels_available",
     "cpu_kernels_support",
     "fused_chebyshev_expansion",
@@ -32,6 +35,7 @@ __all__ = [
     "fused_piecewise_gather",
     "fused_piecewise_product",
     "product_neuron_twin",
+    "runnable_cpu_isas",
     "slab_major_weight",
     "sum_contraction",
     "triton_kernels_available",

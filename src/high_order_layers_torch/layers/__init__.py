@@ -1,6 +1,7 @@
 """Layers whose connections are learnable 1-D functions, and the ``layer_type`` helpers."""
 
 from ._basis import Basis as Basis
+from ._basis import BasisLayer as BasisLayer
 from ._basis import FourierBasis as FourierBasis
 from ._basis import LinearBasis as LinearBasis
 from ._basis import PiecewisePolynomialBasis as PiecewisePolynomialBasis
@@ -100,6 +101,7 @@ __all__ = [
     "PolynomialConvolutionTranspose3d",
     "FC_LAYERS",
     "Basis",
+    "BasisLayer",
     "FourierBasis",
     "FourierSeries",
     "HighOrderLinear",

@@ -1,5 +1,7 @@
 """Basis families as small modules: they own the nodes/frequencies (as buffers) of one family
-and turn inputs into the sparse ``(start, values)`` description used by the neurons.
+and turn inputs into the sparse ``(start, values)`` description used by the neurons; and
+:class:`BasisLayer`, the base of the layers built on a basis, which records in every state dict
+what the weights mean.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int, check_positive_float
+from .._validation import check_bool, check_int, check_positive_float
 from ..functional import (
     chebyshev_lobatto_nodes,
     chebyshev_polynomials,
@@ -21,6 +23,13 @@ from ..functional import (
     piecewise_sizes,
 )
 from ..kernels import cpu_kernels_support, fused_fourier_values
+
+#: A value of a :meth:`Basis.function_config`: plain python, so ``torch.load(weights_only=True)``
+#: reads a saved record back.
+ConfigValue = str | int | float | bool | None
+
+#: Key of a layer's record in its entry of ``state_dict._metadata``.
+RECORD_KEY = "link_functions"
 
 
 class Basis(nn.Module):
@@ -57,6 +66,12 @@ class Basis(nn.Module):
         """Weights of one link that make it (close to) ``f(x) = x`` on ``[-1, 1]``; used for
         initialisation. Shape ``(num_weights,)``."""
         raise NotImplementedError
+
+    def function_config(self) -> dict[str, ConfigValue]:
+        """What the weights of a link mean: the family and every setting that changes the
+        function a given set of weights describes, in a canonical form (two configurations
+        describing the same functions give equal dicts). Subclasses with settings add them."""
+        return {"basis": type(self).__name__}
 
 
 class PiecewisePolynomialBasis(Basis):
@@ -95,7 +110,7 @@ class PiecewisePolynomialBasis(Basis):
         super().__init__()
         self.n = check_int("n", n, minimum=1)
         self.segments = check_int("segments", segments, minimum=1)
-        self.continuous = bool(continuous)
+        self.continuous = check_bool("continuous", continuous)
         self.stride, self.num_weights = piecewise_sizes(n, self.segments, self.continuous)
         self.num_active = n
         self._make_constants(device=device, dtype=dtype)
@@ -157,6 +172,11 @@ class PiecewisePolynomialBasis(Basis):
     def linear_coefficients(self) -> Tensor:
         return self.node_positions()
 
+    def function_config(self) -> dict[str, ConfigValue]:
+        continuous = self.continuous or self.segments == 1  # a single piece is continuous either way
+        segments = 1 if continuous and self.n == 1 else self.segments  # one constant shared by every piece
+        return {"basis": type(self).__name__, "n": self.n, "segments": segments, "continuous": continuous}
+
     def extra_repr(self) -> str:
         return f"n={self.n}, segments={self.segments}, continuous={self.continuous}"
 
@@ -200,7 +220,8 @@ class FourierBasis(Basis):
     def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
         if cpu_kernels_support(x):  # one pass, no temporaries (same values to a few ulps)
             return None, fused_fourier_values(x, math.pi / self.length, self.n)
-        return None, fourier_basis_harmonic(x, math.pi / self.length, self.n)
+        values = fourier_basis_harmonic(x, math.pi / self.length, self.n)  # (B, I, 2 n + 1)
+        return None, (zero_derivative(values, x.unsqueeze(-1)) if self.n == 0 else values)
 
     def linear_coefficients(self) -> Tensor:
         coefficients = torch.zeros(self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device)
@@ -209,6 +230,9 @@ class FourierBasis(Basis):
             peak = 1.0 if self.length <= 2 else math.sin(math.pi / self.length)
             coefficients[self.n + 1] = 1.0 / peak
         return coefficients
+
+    def function_config(self) -> dict[str, ConfigValue]:
+        return {"basis": type(self).__name__, "n": self.n, "length": self.length}
 
     def extra_repr(self) -> str:
         return f"n={self.n}, length={self.length}"
@@ -225,3 +249,78 @@ class LinearBasis(Basis):
 
     def linear_coefficients(self) -> Tensor:
         return torch.ones(1)
+
+
+def zero_derivative(values: Tensor, x: Tensor) -> Tensor:
+    """``values`` unchanged, made a function of ``x`` with derivative zero.
+
+    Constant basis functions (``n = 1`` polynomials, ``n = 0`` Fourier series) give values that
+    do not depend on the input, so without this the input of such a layer would get no gradient
+    (``x.grad is None``) on the pure-torch path while the kernels give zeros. A ``where`` on a
+    false condition rather than ``values + 0 * x``: an infinite input must not turn the values
+    into NaN, and the gradient it passes back is 0, not ``0 * inf``.
+
+    Shape:
+        ``x`` broadcasts to ``values``; output as ``values``.
+    """
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return values
+    never = torch.zeros((), dtype=torch.bool, device=values.device)
+    return torch.where(never, x, values)
+
+
+def describe(config: object) -> str:
+    """A :meth:`BasisLayer.function_config` as text, e.g.
+    ``PiecewisePolynomialBasis(n=3, segments=2, continuous=True), neuron='sum'``."""
+    if not isinstance(config, dict):
+        return repr(config)
+    settings = {key: value for key, value in config.items() if key not in ("basis", "neuron")}
+    text = f"{config.get('basis')}({', '.join(f'{key}={value!r}' for key, value in settings.items())})"
+    return text if "neuron" not in config else f"{text}, neuron={config['neuron']!r}"
+
+
+class BasisLayer(nn.Module):
+    """Base of the layers whose weights are the coefficients of link functions from
+    ``self.basis``; it makes their state dicts say what the weights mean.
+
+    Weights alone do not tell their functions apart: ``n = 4`` on 2 segments and ``n = 3`` on 3
+    segments both have 7 weights per link, as do a Fourier series with 3 frequencies and a
+    polynomial of 7 nodes. So ``state_dict()`` records :meth:`function_config` (plain python
+    values) in the state dict's metadata, next to the version torch keeps for every module, and
+    ``load_state_dict`` refuses a record that differs from this layer's: it raises torch's
+    ``RuntimeError`` naming both configurations, after loading the other modules, and leaves this
+    layer's weights unchanged. A state dict without a record (saved by an earlier version, or
+    rebuilt as a plain ``dict``, which drops the metadata) loads unchecked, as before.
+
+    The record is metadata rather than an ``_extra_state`` entry so that the state dict keeps
+    holding only tensors: code that clones, averages or compares every entry keeps working, and
+    ``torch.save``/``torch.load(weights_only=True)`` keep the metadata.
+    """
+
+    basis: Basis
+
+    def function_config(self) -> dict[str, ConfigValue]:
+        """What this layer's weights mean (see :meth:`Basis.function_config`)."""
+        return self.basis.function_config()
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):  # type: ignore[no-untyped-def]
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None:  # state_dict() has just added this module's entry
+            metadata.setdefault(prefix[:-1], {})[RECORD_KEY] = self.function_config()
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        saved = local_metadata.get(RECORD_KEY)
+        ours = self.function_config()
+        if saved is not None and saved != ours:
+            error_msgs.append(
+                f"{prefix[:-1] or type(self).__name__}: the state_dict holds link functions "
+                f"{describe(saved)}, but this {type(self).__name__} has {describe(ours)}; build the layer with the "
+                "saved configuration (refine_ can change it after loading)"
+            )
+            return  # the weights of other functions must not be copied in
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_choice, check_int, check_positive_float
+from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
 from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, chebyshev_polynomials, expand_channels_first
 from ..kernels import cpu_kernels_support, fused_chebyshev_expansion, fused_piecewise_expansion
-from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
+from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
@@ -49,9 +49,10 @@ def int_tuple(name: str, value: object, dims: int, *, minimum: int) -> tuple[int
     return tuple(check_int(name, item, minimum=minimum) for item in value)
 
 
-class _HighOrderConvBase(nn.Module):
-    """What convolutions and transposed convolutions share: argument checks, the input policy,
-    the basis expansion and the linear initialisation. Subclasses define the weight layout."""
+class _HighOrderConvBase(BasisLayer):
+    """What convolutions and transposed convolutions share: argument checks, the input checks
+    and policy, the basis expansion, the linear initialisation and the record of the basis in
+    state dicts (:class:`BasisLayer`). Subclasses define the weight layout."""
 
     num_spatial_dims: ClassVar[int]
     basis_dim: ClassVar[int]
@@ -100,12 +101,12 @@ class _HighOrderConvBase(nn.Module):
             raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
         self.basis = basis.to(device=device, dtype=dtype)  # its buffers follow the layer's factory kwargs
         self.padding_mode = check_choice("padding_mode", padding_mode, self.padding_modes)
-        self.rescale_output = bool(rescale_output)
+        self.rescale_output = check_bool("rescale_output", rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         factory_kwargs = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory_kwargs))
-        if bias:
+        if check_bool("bias", bias):
             self.bias = nn.Parameter(torch.empty(out_channels, **factory_kwargs))
         else:
             self.register_parameter("bias", None)
@@ -176,6 +177,7 @@ class _HighOrderConvBase(nn.Module):
                 f"expected input of shape (B, {self.in_channels}, *spatial) or ({self.in_channels}, *spatial) "
                 f"with {dims} spatial dimension(s), got {tuple(x.shape)}"
             )
+        check_input_dtype(x, self.weight.dtype)  # the messages of the fully-connected layers
         unbatched = x.dim() == dims + 1
         return (x.unsqueeze(0) if unbatched else x), unbatched
 
@@ -262,8 +264,14 @@ class HighOrderConvNd(_HighOrderConvBase):
             :attr:`basis_dim` ``= 2``, as in the fully-connected layout ``(out, in, M)``.
         bias: ``(out_channels,)`` or ``None``.
 
+    State dict: ``weight`` (and ``bias``), plus a record of the basis configuration in its
+    metadata; ``load_state_dict`` refuses weights saved under another one (see
+    :class:`BasisLayer`).
+
     Raises:
-        TypeError: a non-int size, a non-Basis ``basis`` or a non-tensor input.
+        TypeError: a non-int size, a non-Basis ``basis``, a non-bool ``bias``/``rescale_output``,
+            a non-tensor or non-floating input, or an input whose dtype differs from the layer's
+            outside ``torch.autocast``.
         ValueError: invalid sizes, names, ``groups`` not dividing the channels, ``"same"`` with a
             stride, or an input of the wrong rank or channel count.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._validation import check_bool
 from ._conv import (
     FourierConvolution1d,
     FourierConvolution2d,
@@ -109,11 +110,14 @@ def high_order_convolution_layers(
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
             invalid value.
+        TypeError: a non-bool ``bias`` or ``rescale_output``.
 
     Example:
         >>> layer = high_order_convolution_layers("continuous2d", n=3, in_channels=3, out_channels=16,
         ...                                       kernel_size=3, segments=4, padding=1)
     """
+    check_bool("bias", bias)
+    check_bool("rescale_output", rescale_output)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,
@@ -177,11 +181,14 @@ def high_order_convolution_transpose_layers(
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
             invalid value.
+        TypeError: a non-bool ``bias`` or ``rescale_output``.
 
     Example:
         >>> layer = high_order_convolution_transpose_layers("continuous2d", n=3, in_channels=16,
         ...                                                 out_channels=3, kernel_size=2, stride=2)
     """
+    check_bool("bias", bias)
+    check_bool("rescale_output", rescale_output)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,

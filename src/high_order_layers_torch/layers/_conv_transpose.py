@@ -73,8 +73,14 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
             ``c * M + m``.
         bias: ``(out_channels,)`` or ``None``.
 
+    State dict: ``weight`` (and ``bias``), plus a record of the basis configuration in its
+    metadata; ``load_state_dict`` refuses weights saved under another one (see
+    :class:`BasisLayer`).
+
     Raises:
-        TypeError: a non-int size, a non-Basis ``basis`` or a non-tensor input.
+        TypeError: a non-int size, a non-Basis ``basis``, a non-bool ``bias``/``rescale_output``,
+            a non-tensor or non-floating input, or an input whose dtype differs from the layer's
+            outside ``torch.autocast``.
         ValueError: invalid sizes or names, ``groups`` not dividing the channels, an
             ``output_padding`` not below ``stride`` or ``dilation``, an unreachable
             ``output_size``, or an input of the wrong rank or channel count.

@@ -8,7 +8,14 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_choice, check_float, check_int, check_positive_float
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_input_dtype,
+    check_int,
+    check_positive_float,
+)
 from ..functional import (
     CONTRACTIONS,
     OUT_OF_RANGE_POLICIES,
@@ -36,7 +43,15 @@ from ..kernels import (
     triton_kernels_support,
     triton_piecewise_gather,
 )
-from ._basis import Basis, FourierBasis, LinearBasis, PiecewisePolynomialBasis
+from ._basis import (
+    Basis,
+    BasisLayer,
+    ConfigValue,
+    FourierBasis,
+    LinearBasis,
+    PiecewisePolynomialBasis,
+    zero_derivative,
+)
 
 Neuron = Literal["sum", "product"]
 NEURONS: tuple[str, ...] = ("sum", "product")
@@ -45,7 +60,7 @@ NEURONS: tuple[str, ...] = ("sum", "product")
 INIT_NOISE = 0.1
 
 
-class HighOrderLinear(nn.Module):
+class HighOrderLinear(BasisLayer):
     """A fully-connected layer whose connection ``i -> o`` is a function ``f_oi`` from ``basis``.
 
     Sum neurons compute ``y_o = sum_i f_oi(x_i)``; product neurons compute
@@ -90,8 +105,14 @@ class HighOrderLinear(nn.Module):
         weight: ``(out_features, in_features, basis.num_weights)``.
         bias: ``(out_features,)`` or ``None``.
 
+    State dict: ``weight`` (and ``bias``), plus a record of :meth:`function_config` (basis
+    family, ``n``, ``segments``, continuity, Fourier ``length``, neuron) in its metadata;
+    ``load_state_dict`` refuses weights saved under another one (see :class:`BasisLayer`).
+
     Raises:
         ValueError: on invalid sizes, names or an input whose last axis is not ``in_features``.
+        TypeError: on a non-bool ``bias``/``rescale_output``, a non-tensor or non-floating
+            input, or an input whose dtype differs from the layer's outside ``torch.autocast``.
 
     Example:
         >>> layer = HighOrderLinear(3, 2, PiecewisePolynomialBasis(n=4, segments=2))
@@ -127,14 +148,14 @@ class HighOrderLinear(nn.Module):
         self.basis = basis.to(device=device, dtype=dtype)  # its buffers follow the layer's factory kwargs
         self.neuron = check_choice("neuron", neuron, NEURONS)
         self.alpha = check_float("alpha", alpha)
-        self.rescale_output = bool(rescale_output)
+        self.rescale_output = check_bool("rescale_output", rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         self.contraction = contraction
         self.weight = nn.Parameter(
             self.layout_weight(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
         )
-        if bias:
+        if check_bool("bias", bias):
             self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
         else:
             self.register_parameter("bias", None)
@@ -184,6 +205,11 @@ class HighOrderLinear(nn.Module):
     @property
     def segments(self) -> int:
         return getattr(self.basis, "segments", 1)
+
+    def function_config(self) -> dict[str, ConfigValue]:
+        """The basis' configuration and the neuron type: the same weights summed or multiplied
+        are different functions."""
+        return {**self.basis.function_config(), "neuron": self.neuron}
 
     def prepare_input(self, x: Tensor) -> Tensor:
         """Apply the mirror fold and out-of-range policy. Shape: same as ``x``."""
@@ -254,7 +280,9 @@ class HighOrderLinear(nn.Module):
         if contraction == "dense" and piecewise:
             # Chebyshev form: the change of basis moves onto the (small) weight tensor
             piece, values = basis.chebyshev_values(x)
-            return sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))
+            y = sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))
+            # n = 1 on one piece: y is the sum of the constants, read without x; keep x in the graph
+            return zero_derivative(y, x[:, :1]) if piece is None and basis.n == 1 else y
         start, values = basis(x)
         return (sum_neuron_gather if contraction == "gather" else sum_neuron)(start, values, self.weight)
 
@@ -281,13 +309,7 @@ class HighOrderLinear(nn.Module):
             raise TypeError(f"input must be a Tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"expected input of shape (*, in_features={self.in_features}), got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
-        if x.dtype != self.weight.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(
-                f"input dtype {x.dtype} differs from the layer's {self.weight.dtype}; "
-                "convert one of them (x.to(dtype) or layer.to(dtype)) or run under torch.autocast"
-            )
+        check_input_dtype(x, self.weight.dtype)
         return x.reshape(-1, self.in_features)
 
     def extra_repr(self) -> str:

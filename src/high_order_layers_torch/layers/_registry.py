@@ -7,6 +7,7 @@ import inspect
 import torch
 from torch import nn
 
+from .._validation import check_bool
 from ._linear import (
     FourierSeries,
     PiecewiseDiscontinuousPolynomial,
@@ -91,10 +92,12 @@ def high_order_fc_layers(
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
             invalid value.
+        TypeError: a non-bool ``rescale_output``, even for a type that ignores it.
 
     Example:
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
+    check_bool("rescale_output", rescale_output)  # here: types that ignore it would never see it
     options: dict[str, object] = dict(
         n=n,
         in_features=in_features,

@@ -103,7 +103,7 @@ def high_order_conv_encoder(
     stage after the first starts with ``normalization -> non_linearity -> dropout`` (each only
     when asked for), then the convolution, then the optional pooling. A final global pooling
     and flatten (``global_pool``) turn the feature map into a ``(B, channels[-1])`` vector, ready
-    for a classifier loss or a latent head.
+    for a classifier loss or a latent head (``(channels[-1],)`` for an unbatched input).
 
     Every per-layer argument takes one value for all layers or a sequence with one entry per
     layer (so ``kernel_size=[3, (3, 5)]`` is 3x3 then 3x5; ``kernel_size=(3, 5)`` with two layers
@@ -127,8 +127,11 @@ def high_order_conv_encoder(
         rescale_output, periodicity, out_of_range: passed to every convolution.
 
     Shape:
-        Input: ``(B, channels[0], *spatial)``. Output: ``(B, channels[-1])`` with a global pool,
-        else ``(B, channels[-1], *spatial_out)``.
+        Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
+        Output: ``(B, channels[-1])`` with a global pool, else ``(B, channels[-1], *spatial_out)``;
+        without the ``B`` axis for an unbatched input. Every stage must then accept unbatched
+        input: ``nn.BatchNorm2d`` refuses it, and the per-sample normalisations
+        (``MaxAbsNormalization``, ``MaxCenterNormalization``) read its first axis as the batch.
 
     Raises:
         ValueError: an unknown name, a per-layer sequence of the wrong length, mixed spatial
@@ -185,7 +188,9 @@ def high_order_conv_encoder(
         stages[f"stage_{index}"] = nn.Sequential(stage)
     if global_pool is not None:
         stages["global_pool"] = _GLOBAL_POOL[global_pool, dims](1)
-        stages["flatten"] = nn.Flatten()
+        # flatten the channel and the pooled (size-1) spatial axes counted from the end, so an
+        # unbatched (C, *spatial) input gives (C,) as (B, C, *spatial) gives (B, C)
+        stages["flatten"] = nn.Flatten(start_dim=-(dims + 1))
     return nn.Sequential(stages)
 
 
@@ -230,7 +235,9 @@ def high_order_conv_decoder(
         rescale_output, periodicity, out_of_range: passed to every layer.
 
     Shape:
-        Input: ``(B, channels[0], *spatial)``. Output: ``(B, channels[-1], *spatial_out)``.
+        Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
+        Output: ``(B, channels[-1], *spatial_out)``, or ``(channels[-1], *spatial_out)`` for an
+        unbatched input, which every stage must then accept (see :func:`high_order_conv_encoder`).
 
     Raises:
         ValueError, TypeError: as :func:`high_order_conv_encoder`.

@@ -68,7 +68,9 @@ def high_order_mlp(
             :func:`~high_order_layers_torch.layers.high_order_fc_layers`).
 
     Shape:
-        Input: ``(*, in_width)``. Output: ``(*, out_width)``.
+        Input: ``(*, in_width)``. Output: ``(*, out_width)``. With a per-sample ``normalization``
+        (``MaxAbsNormalization``, ``MaxCenterNormalization``), which reads the first axis as
+        the batch, only ``(B, in_width)`` gives per-sample results.
 
     Raises:
         ValueError: for an unknown ``layer_type``, a size below its minimum or ``dropout``

@@ -8,34 +8,23 @@ import torch
 from torch import nn
 
 from .._validation import check_int
-from ..layers import Basis
-from ._refine import LayerRefinement, apply_transfer, basis_dim, is_high_order, links_of
+from ._match import check_layers_match, check_modules_match, function_modules
+from ._refine import LayerRefinement, apply_transfer, basis_dim, links_of
 from ._transfer import transfer_error, transfer_matrix
 
 
-def _has_own_state(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
-
-
-def _layers(network: nn.Module) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
-    """(high-order modules, other modules holding parameters or buffers), in registration order."""
-    high, other = [], []
-    for name, module in network.named_modules():
-        if is_high_order(module):
-            high.append((name, module))
-        elif not isinstance(module, Basis) and _has_own_state(module):
-            other.append((name, module))
-    return high, other
-
-
-def _copy_own_state_(source: nn.Module, target: nn.Module, name: str) -> None:
+def _own_state_pairs(source: nn.Module, target: nn.Module, name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(destination in target, value in source)`` for every parameter and buffer ``source`` holds
+    itself, checked (so nothing is copied when any pair does not fit)."""
     own = dict(source.named_parameters(recurse=False))
     own.update(source.named_buffers(recurse=False))
+    pairs = []
     for key, value in own.items():
         destination = getattr(target, key, None)
         if not isinstance(destination, torch.Tensor) or destination.shape != value.shape:
             raise ValueError(f"{name}.{key}: cannot copy a tensor of shape {tuple(value.shape)} into {destination!r}")
-        destination.copy_(value)
+        pairs.append((destination, value))
+    return pairs
 
 
 def copy_functions_(
@@ -46,11 +35,18 @@ def copy_functions_(
 
     Layers are matched in registration order. Matching high-order layers must have the same
     weight shape apart from the basis axis; their bases may differ in ``n``, ``segments``,
-    continuity or family. The copy is exact to round-off where :func:`refine_` would be (the
-    new space contains the old one) and a least-squares projection otherwise; the report says
-    which, with the largest error. Biases are copied as they are. ``network_out`` keeps its own
-    parameter objects (values change in place with ``copy_``), so an optimizer over it stays
-    valid, though its state may be stale.
+    continuity or family, and nothing else about them may: the neuron, ``alpha`` (product
+    neurons), ``rescale_output`` (sum neurons), ``out_of_range``, ``periodicity``, the bias, a
+    Fourier basis's ``length`` and the convolution geometry (``kernel_size``, ``stride``,
+    ``padding``, ``output_padding``, ``dilation``, ``groups``, ``padding_mode``) must agree, since
+    the same link functions would otherwise give another function. Every other module must have
+    the same class and hyper-parameters (``extra_repr``), dropout's probability excepted.
+
+    The copy is exact to round-off where :func:`refine_` would be (the new space contains the
+    old one) and a least-squares projection otherwise; the report says which, with the largest
+    error. Biases are copied as they are. ``network_out`` keeps its own parameter objects (values
+    change in place with ``copy_``), so an optimizer over it stays valid, though its state may be
+    stale. Everything is checked before anything changes.
 
     Args:
         network_in: the trained source network (not modified).
@@ -61,23 +57,21 @@ def copy_functions_(
         ``{name in network_out: LayerRefinement}`` for every high-order layer.
 
     Raises:
-        ValueError: if the networks do not have matching layers.
+        ValueError: if the networks do not have matching layers: another number of layers or
+            modules, other weight shapes, or a setting listed above that differs (the message
+            names both layers, the setting and both values).
     """
     check_int("samples_per_piece", samples_per_piece, minimum=1)
-    high_in, other_in = _layers(network_in)
-    high_out, other_out = _layers(network_out)
+    high_in, other_in = function_modules(network_in)
+    high_out, other_out = function_modules(network_out)
     if len(high_in) != len(high_out):
         raise ValueError(
             f"network_in has {len(high_in)} high-order layers but network_out has {len(high_out)}; "
             "the networks must have the same architecture"
         )
-    if len(other_in) != len(other_out):
-        raise ValueError(
-            f"network_in has {len(other_in)} other modules with parameters or buffers but network_out has "
-            f"{len(other_out)}; the networks must have the same architecture"
-        )
     plan = []
     for (name_in, source), (name, target) in zip(high_in, high_out, strict=True):
+        check_layers_match(source, name_in, target, name)
         dim_in, dim_out = basis_dim(source), basis_dim(target)
         shape_in = list(source.weight.shape)
         shape_out = list(target.weight.shape)
@@ -90,17 +84,19 @@ def copy_functions_(
         bias_in, bias_out = getattr(source, "bias", None), getattr(target, "bias", None)
         if (bias_in is None) != (bias_out is None) or (bias_in is not None and bias_in.shape != bias_out.shape):
             raise ValueError(f"layers {name_in!r} and {name!r} do not match: their biases differ")
-        plan.append((source, name, target, dim_in))
-    for (name_in, source), (name, target) in zip(other_in, other_out, strict=True):
-        if type(source) is not type(target):
-            raise ValueError(
-                f"modules {name_in!r} ({type(source).__name__}) and {name!r} ({type(target).__name__}) do not match"
-            )
+        # transfers before any copy: an unsupported basis raises here, with nothing changed yet
+        transfer, exact = transfer_matrix(source.basis, target.basis, samples_per_piece=samples_per_piece)
+        plan.append((source, name, target, dim_in, transfer, exact))
+    check_modules_match(other_in, other_out)
+    state = [
+        pair
+        for (_, source), (name, target) in zip(other_in, other_out, strict=True)
+        for pair in _own_state_pairs(source, target, name)
+    ]
 
     report: dict[str, LayerRefinement] = {}
     with torch.no_grad():
-        for source, name, target, dim in plan:
-            transfer, exact = transfer_matrix(source.basis, target.basis, samples_per_piece=samples_per_piece)
+        for source, name, target, dim, transfer, exact in plan:
             error = transfer_error(
                 source.basis, target.basis, transfer, links_of(source.weight, dim), samples_per_piece=samples_per_piece
             )
@@ -108,8 +104,8 @@ def copy_functions_(
             if getattr(source, "bias", None) is not None:
                 target.bias.copy_(source.bias)
             report[name] = LayerRefinement(repr(source.basis), repr(target.basis), exact, error)
-        for (_, source), (name, target) in zip(other_in, other_out, strict=True):
-            _copy_own_state_(source, target, name)
+        for destination, value in state:
+            destination.copy_(value)
     return report
 
 
@@ -124,6 +120,11 @@ def interpolate_high_order_mlp(network_in: nn.Module, network_out: nn.Module) ->
 
     Returns:
         The per-layer report of :func:`copy_functions_`.
+
+    Raises:
+        ValueError: if a layer or module of ``network_out`` does not match its counterpart in
+            ``network_in`` beyond ``n``, ``segments``, continuity and basis family (see
+            :func:`copy_functions_`); nothing is changed then.
     """
     return copy_functions_(network_in, network_out)
 
@@ -138,5 +139,10 @@ def hp_refine_high_order_mlp(network_in: nn.Module, network_out: nn.Module) -> d
 
     Returns:
         The per-layer report of :func:`copy_functions_`.
+
+    Raises:
+        ValueError: if a layer or module of ``network_out`` does not match its counterpart in
+            ``network_in`` beyond ``n``, ``segments``, continuity and basis family (see
+            :func:`copy_functions_`); nothing is changed then.
     """
     return copy_functions_(network_in, network_out)
