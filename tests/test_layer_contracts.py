@@ -407,3 +407,37 @@ def test_constant_links_keep_their_values_for_infinite_inputs(pure_torch: None) 
     assert torch.isfinite(y).all()
     y.sum().backward()
     assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_layers_build_under_a_meta_default_device():
+    """``with torch.device("meta")`` builds a model without memory (skip_init-style construction)."""
+    from high_order_layers_torch.layers import (
+        CONV_LAYERS,
+        FC_LAYERS,
+        high_order_convolution_layers,
+        high_order_convolution_transpose_layers,
+        high_order_fc_layers,
+    )
+    from high_order_layers_torch.networks import HighOrderMLP
+
+    with torch.device("meta"):
+        net = HighOrderMLP("continuous", n=3, in_width=2, out_width=1, hidden_layers=1, hidden_width=4, segments=3)
+        layers = [high_order_fc_layers(name, n=3, in_features=2, out_features=3, segments=2) for name in FC_LAYERS]
+        for name in CONV_LAYERS:
+            for build in (high_order_convolution_layers, high_order_convolution_transpose_layers):
+                layers.append(build(name, n=3, in_channels=2, out_channels=3, kernel_size=3, segments=2))
+    assert all(p.is_meta for module in (net, *layers) for p in module.parameters())
+    net.to_empty(device="cpu")
+    for layer in net.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    assert net(torch.rand(5, 2) * 2 - 1).isfinite().all()
+
+
+def test_refining_a_meta_model_says_how_to_materialise_it():
+    from high_order_layers_torch.refine import Refine, refine_
+
+    layer = PiecewisePolynomial(4, 5, n=3, segments=2).to("meta")
+    with pytest.raises(ValueError, match=r"meta device.*to_empty"):
+        refine_(layer, Refine(n=5))
+    assert layer.basis.n == 3  # nothing changed

@@ -28,7 +28,7 @@ def chebyshev_lobatto_nodes(
     check_int("n", n, minimum=1)
     if n == 1:
         return torch.zeros(1, dtype=dtype, device=device)
-    k = torch.arange(n, dtype=torch.float64)
+    k = torch.arange(n, dtype=torch.float64, device="cpu")  # computed on the CPU, then moved
     nodes = -torch.cos(math.pi * k / (n - 1))
     nodes = 0.5 * (nodes - nodes.flip(0))
     nodes[0], nodes[-1] = -1.0, 1.0

@@ -158,8 +158,10 @@ class PiecewisePolynomialBasis(Basis):
 
     def node_positions(self) -> Tensor:
         """Global position in ``[-1, 1]`` of every weight's node, shape ``(num_weights,)``."""
-        local = chebyshev_lobatto_nodes(self.n, dtype=torch.float64)
-        piece = torch.arange(self.segments, dtype=torch.float64)[:, None]
+        # On the CPU explicitly: a few numbers, and under ``with torch.device("meta")`` the boolean
+        # indexing below would need data a meta tensor does not have.
+        local = chebyshev_lobatto_nodes(self.n, dtype=torch.float64, device="cpu")
+        piece = torch.arange(self.segments, dtype=torch.float64, device="cpu")[:, None]
         positions = (-1 + (2 * piece + 1 + local) / self.segments).reshape(-1)  # (S * n,)
         if self.continuous and self.n > 1:
             keep = torch.ones_like(positions, dtype=torch.bool).reshape(self.segments, self.n)

@@ -175,8 +175,9 @@ def refine_(
 
     Raises:
         TypeError: if ``config`` is not a :class:`Refine`.
-        ValueError: for an invalid target (for example ``n=0`` for a polynomial layer) or
-            ``segments`` applied to a Fourier layer. Checked for every layer before any changes.
+        ValueError: for an invalid target (for example ``n=0`` for a polynomial layer),
+            ``segments`` applied to a Fourier layer, or a layer on the meta device. Checked for
+            every layer before any changes.
 
     Example:
         >>> model = HighOrderMLP("continuous", n=2, in_width=2, out_width=1, hidden_layers=1, hidden_width=4)
@@ -195,6 +196,12 @@ def refine_(
             continue
         new_basis = refiner(module.basis, config, name)
         if repr(new_basis) != repr(module.basis):
+            if module.weight.is_meta:
+                raise ValueError(
+                    f"layer {name or type(module).__name__!r} is on the meta device and holds no weights to refine; "
+                    "materialise the model first (model.to_empty(device=...), then load_state_dict), or build it "
+                    "with the target n and segments"
+                )
             plan.append((name, module, new_basis))
 
     report: dict[str, LayerRefinement] = {}
