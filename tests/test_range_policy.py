@@ -167,6 +167,15 @@ def test_mirror_periodic_integer_input_uses_the_default_dtype() -> None:
     assert y.tolist() == [1.0, 0.0, -1.0, -2.0, -1.0, 0.0, 1.0, 2.0, 1.0, 0.0, -1.0]
 
 
+def test_mirror_periodic_stays_inside_next_to_three_half_periods() -> None:
+    """0.5 against a period of 1/3: the stored half period times 3 rounds to 0.5 exactly, and a
+    branch chosen by comparing with it gave -(h + 1 ulp) (found by the property test below)."""
+    y = F.mirror_periodic(torch.tensor([0.5, -0.5], dtype=torch.float64), 1 / 3)
+    half = torch.tensor(1 / 6, dtype=torch.float64).item()
+    assert (y.abs() <= half).all()
+    assert y.tolist() == [0.5 - 4 * half, 4 * half - 0.5]
+
+
 @settings(deadline=None, max_examples=300)
 @given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]))
 def test_mirror_periodic_property(data: st.DataObject, dtype: torch.dtype) -> None:

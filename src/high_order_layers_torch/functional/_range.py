@@ -10,7 +10,9 @@ from torch import Tensor
 
 from .._validation import check_choice, check_positive_float
 
+#: Type of the ``out_of_range`` argument of the layers.
 OutOfRange = Literal["clamp", "extrapolate", "mirror", "error"]
+#: The valid ``out_of_range`` policies (see :func:`apply_out_of_range`).
 OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("clamp", "extrapolate", "mirror", "error")
 
 
@@ -65,9 +67,12 @@ def mirror_periodic(x: Tensor, periodicity: float = 2.0) -> Tensor:
     h = half / scale
     r = _exact_fmod(x / scale if scale != 1.0 else x, 4.0 * h)  # in (-4h, 4h), sign of x
     a = r.abs()
-    # Triangle wave on [0, 4h): a on [0, h], 2h - a on (h, 3h], a - 4h beyond; both subtractions
-    # are exact (Sterbenz: the operands are within a factor 2 of each other).
-    folded = torch.where(a <= h, a, torch.where(a <= 3.0 * h, 2.0 * h - a, a - 4.0 * h))
+    # Triangle wave on [0, 4h): a on [0, h], 2h - a on (h, 3h], a - 4h beyond. Both subtractions
+    # are exact where they are used (Sterbenz: the operands are within a factor 2 of each other).
+    # The middle branch is chosen by its exact result (2h - a >= -h), not by comparing a with 3h:
+    # 3h is rounded, and an a next to it would take the wrong branch, one ulp outside [-h, h].
+    descending = 2.0 * h - a
+    folded = torch.where(a <= h, a, torch.where(descending >= -h, descending, a - 4.0 * h))
     folded = torch.where(r < 0, -folded, folded)  # the wave is odd
     if scale != 1.0:
         folded = folded * scale
