@@ -15,7 +15,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+#: Type of the ``contraction`` argument of the layers.
 Contraction = Literal["auto", "dense", "gather"]
+#: The valid ``contraction`` names.
 CONTRACTIONS: tuple[str, ...] = ("auto", "dense", "gather")
 
 #: ``"auto"`` gathers once a link has at least this many weights per active weight. The dense

@@ -16,6 +16,7 @@ from ..layers import FourierBasis, LinearBasis, PiecewisePolynomialBasis
 from ._links import check_high_order, check_materialised, link_weights
 
 Coordinate = Literal["local", "centered", "global"]
+#: The valid ``coordinate`` names of :func:`export_link`.
 COORDINATES: tuple[str, ...] = ("local", "centered", "global")
 
 

@@ -37,6 +37,7 @@ from ._conv_transpose import (
 )
 from ._registry import build_from_registry
 
+#: The convolution classes by ``layer_type`` name, as used by :func:`high_order_convolution_layers`.
 CONV_LAYERS: dict[str, type[nn.Module]] = {
     "continuous1d": PiecewisePolynomialConvolution1d,
     "continuous2d": PiecewisePolynomialConvolution2d,
@@ -52,6 +53,8 @@ CONV_LAYERS: dict[str, type[nn.Module]] = {
     "fourier3d": FourierConvolution3d,
 }
 
+#: The transposed-convolution classes by ``layer_type`` name, as used by
+#: :func:`high_order_convolution_transpose_layers`.
 CONV_TRANSPOSE_LAYERS: dict[str, type[nn.Module]] = {
     "continuous1d": PiecewisePolynomialConvolutionTranspose1d,
     "continuous2d": PiecewisePolynomialConvolutionTranspose2d,

@@ -19,6 +19,7 @@ from ._linear import (
     Product,
 )
 
+#: The fully-connected layer classes by ``layer_type`` name, as used by :func:`high_order_fc_layers`.
 FC_LAYERS: dict[str, type[nn.Module]] = {
     "continuous": PiecewisePolynomial,
     "continuous_prod": PiecewisePolynomialProd,
