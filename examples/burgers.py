@@ -36,7 +36,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.datamodule import ArrayDataModule
 from common.task import Task
@@ -284,7 +284,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="burgers", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

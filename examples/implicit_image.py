@@ -27,7 +27,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.data import DataNotFoundError
 from common.datamodule import ArrayDataModule
@@ -59,11 +59,17 @@ def load_image(name: str, generated_size: tuple[int, int] = (32, 48)) -> np.ndar
         try:
             from sklearn.datasets import load_sample_image
         except ImportError:
-            raise ImportError(f"image={name} needs scikit-learn and Pillow: pip install scikit-learn pillow") from None
+            raise DataNotFoundError(
+                f"image={name} is scikit-learn's sample photo, but scikit-learn is not installed: "
+                "pip install scikit-learn pillow (or pass image=generated or image=/path/to/picture)"
+            ) from None
         return load_sample_image(name).astype(np.float64) / 255
     path = Path(name).expanduser()
     if not path.is_file():
-        raise DataNotFoundError(f"image {name!r} is neither {' nor '.join(SAMPLE_IMAGES)}, 'generated', nor a file")
+        raise DataNotFoundError(
+            f"image {name!r} is neither {' nor '.join(SAMPLE_IMAGES)}, 'generated', nor a file (no file "
+            f"{path.resolve()}); pass image=/path/to/picture (read with Pillow) or one of those names"
+        )
     from PIL import Image
 
     with Image.open(path) as picture:
@@ -181,7 +187,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="implicit_image", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

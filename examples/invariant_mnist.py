@@ -3,12 +3,17 @@
     python examples/invariant_mnist.py max_epochs=100 train_fraction=1 mlp.layer_type=continuous mlp.n=5 \
         mlp.p_refine=False mlp.hidden.layers=4
     python examples/invariant_mnist.py max_epochs=100 train_fraction=1 mlp.n=2 mlp.target_n=5 mlp.p_refine=True
+    python examples/invariant_mnist.py max_epochs=100 train_fraction=1 layer_type=mlp.continuous mlp.n=2 \
+        mlp.target_n=5 mlp.p_refine=True     # the reference's spelling of the line above
     python examples/invariant_mnist.py baseline=relu          # ReLU MLP of the same depth, about as many parameters
 
 With ``mlp.p_refine=True`` the network trains at ``mlp.n`` nodes per segment, is refined in place to
 ``n + 1`` (``high_order_layers_torch.refine.refine_``, exact: the function does not change), trains
 again with a fresh optimizer, and so on up to ``mlp.target_n``; ``max_epochs`` is split over the stages.
 Each stage logs to its own ``n<k>/version_*/metrics.csv``.
+
+A top-level ``layer_type`` (``mlp.continuous`` or ``continuous``) sets ``mlp.layer_type``, and a
+top-level ``periodicity`` is passed to the MLP's layers, as in the reference's configuration.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import hydra
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.data import load_mnist
 from common.datamodule import classification_datamodule
@@ -27,6 +32,17 @@ from torch import nn
 from high_order_layers_torch.layers import MaxAbsNormalization
 from high_order_layers_torch.networks import HighOrderMLP
 from high_order_layers_torch.refine import Refine, refine_
+
+
+def mlp_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg["mlp"]`` with the top-level ``layer_type`` (``mlp.<type>`` or ``<type>``) and ``periodicity`` folded in."""
+    mlp = dict(cfg["mlp"])
+    layer_type = cfg.get("layer_type")
+    if layer_type is not None:
+        mlp["layer_type"] = str(layer_type).removeprefix("mlp.")
+    if cfg.get("periodicity") is not None:
+        mlp["periodicity"] = cfg["periodicity"]
+    return mlp
 
 
 def build_model(mlp: dict[str, Any], baseline: str | None) -> nn.Module:
@@ -40,6 +56,7 @@ def build_model(mlp: dict[str, Any], baseline: str | None) -> nn.Module:
         segments=mlp["segments"],
         normalization=MaxAbsNormalization if mlp["normalize"] else None,
         resnet=mlp["resnet"],
+        periodicity=mlp.get("periodicity"),
     )
     if baseline is None:
         return model
@@ -64,6 +81,7 @@ def stages(cfg: dict[str, Any]) -> list[int]:
 def run(cfg: Any) -> dict[str, Any]:
     """Train (stage by stage with p-refinement), test, and return the final metrics."""
     cfg = to_dict(cfg)
+    cfg["mlp"] = mlp_settings(cfg)
     setup(cfg)
     out = output_dir(cfg, "invariant_mnist")
     data = classification_datamodule(load_mnist(cfg["data_dir"]), cfg, flatten=True)
@@ -105,7 +123,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="invariant_mnist", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

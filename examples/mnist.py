@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import hydra
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.conv import classifier
 from common.data import load_mnist
 from common.datamodule import classification_datamodule
@@ -51,7 +51,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="mnist", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any
 
 import hydra
 import torch
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.data import DataNotFoundError
 from common.datamodule import ArrayDataModule
@@ -85,7 +85,10 @@ def load_text(name: str) -> str:
         return TEXTS[name]()
     path = Path(name).expanduser()
     if not path.is_file():
-        raise DataNotFoundError(f"text {name!r} is neither one of {', '.join(TEXTS)} nor a file")
+        raise DataNotFoundError(
+            f"text {name!r} is neither one of {', '.join(TEXTS)} nor a file (no file {path.resolve()}); "
+            "pass text=/path/to/file.txt (UTF-8) or one of those names"
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -249,7 +252,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="text_generation", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 
 import hydra
 import torch
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import match_width
 from common.conv import conv_layer_type
 from common.data import load_mnist
@@ -173,7 +173,7 @@ def run(cfg: Any) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="variational_autoencoder", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

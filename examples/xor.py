@@ -16,7 +16,7 @@ from typing import Any
 
 import hydra
 import torch
-from common.app import finish, output_dir, setup, to_dict
+from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.datamodule import ArrayDataModule
 from common.task import Task
@@ -88,7 +88,7 @@ def run(cfg: Any, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
 
 @hydra.main(config_path="config", config_name="xor", version_base=None)
 def main(cfg) -> None:
-    run(cfg)
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

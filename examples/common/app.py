@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
+from .data import DataNotFoundError
 from .training import write_summary
+
+#: The exit status of a script whose data is missing (2, like a usage error: the command needs a change).
+MISSING_DATA_STATUS = 2
+
+
+def run_or_exit(run: Callable[[Any], Any], cfg: Any) -> Any:
+    """``run(cfg)`` for a script's hydra ``main``: missing data ends the process with one message on
+    stderr (what is missing, where it was looked for, how to provide it) and status 2, not a traceback.
+
+    ``SystemExit`` passes through hydra's error handling, which only catches ``Exception``.
+    """
+    try:
+        return run(cfg)
+    except DataNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(MISSING_DATA_STATUS) from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

