@@ -4,6 +4,7 @@
     python examples/implicit_image.py image=flower.jpg factor=2
     python examples/implicit_image.py image=/path/to/photo.png
     python examples/implicit_image.py baseline=relu            # a ReLU MLP with about as many parameters
+    python examples/implicit_image.py position_embedding=fourier   # embed x and y before the network
 
 The network ``u(x, y) -> (r, g, b)`` takes the centre of each pixel, mapped to ``[-1, 1]^2``, and
 returns the colour in ``[-1, 1]``. It trains on every pixel of the image downsampled ``factor``
@@ -16,6 +17,12 @@ repeated over their blocks). ``reconstruction.png`` (and ``target.png``) go into
 The photos are scikit-learn's bundled samples (``load_sample_image``, 427 x 640, needs Pillow):
 ``image=china.jpg`` or ``image=flower.jpg``. Any other value is a path to an image file (read with
 Pillow), and ``image=generated`` draws a smooth test picture of ``generated_size`` pixels.
+
+``position_embedding`` (``none`` by default) puts a fixed positional embedding of the library
+(``continuous`` / ``discontinuous``: the ``position_n``-node piecewise Lagrange basis on
+``position_segments`` pieces; ``fourier``: ``position_frequencies`` harmonics; ``sinusoidal``:
+``position_features`` transformer features, one unit per pixel) before the network, which then
+takes ``2 * features`` inputs instead of the two coordinates.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.data import DataNotFoundError
 from common.datamodule import ArrayDataModule
+from common.embedding import position_embedding
 from common.task import Task
 from common.training import Timer, make_trainer, metrics_of, parameter_count
 from torch import Tensor, nn
@@ -116,11 +124,14 @@ def save_png(image: Tensor | np.ndarray, path: Path) -> None:
     Image.fromarray(pixels).save(path)
 
 
-def build_model(cfg: dict[str, Any]) -> nn.Module:
-    model = HighOrderMLP(
+def build_model(cfg: dict[str, Any], positions: int = 2) -> nn.Module:
+    """The network for ``cfg``; ``positions`` (the larger side in pixels) scales a sinusoidal embedding."""
+    embedding = position_embedding(cfg, positions)
+    in_width = 2 if embedding is None else 2 * embedding.features
+    body: nn.Module = HighOrderMLP(
         cfg["layer_type"],
         n=cfg["n"],
-        in_width=2,
+        in_width=in_width,
         out_width=3,
         hidden_layers=cfg["hidden_layers"],
         hidden_width=cfg["hidden_width"],
@@ -129,10 +140,10 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
         normalization=MaxAbsNormalization if cfg["normalize"] else None,
     )
     if cfg.get("baseline") == "relu":
-        return matched_relu_mlp(2, 3, cfg["hidden_layers"], parameter_count(model))
-    if cfg.get("baseline") is not None:
+        body = matched_relu_mlp(in_width, 3, cfg["hidden_layers"], parameter_count(body))
+    elif cfg.get("baseline") is not None:
         raise ValueError(f"baseline must be null or 'relu', got {cfg['baseline']!r}")
-    return model
+    return body if embedding is None else nn.Sequential(embedding, body)
 
 
 def run(cfg: Any) -> dict[str, Any]:
@@ -147,7 +158,7 @@ def run(cfg: Any) -> dict[str, Any]:
     colours = torch.as_tensor(small, dtype=torch.float32).reshape(-1, 3)  # (H, W, 3) -> (H * W, 3)
     targets = colours * 2 - 1
     data = ArrayDataModule(coords, targets, coords, targets, batch_size=cfg["batch_size"], seed=cfg["seed"])
-    model = build_model(cfg)
+    model = build_model(cfg, max(height, width))
     task = Task(
         model,
         loss="mse",
@@ -163,6 +174,7 @@ def run(cfg: Any) -> dict[str, Any]:
     reconstruction = render(model, height, width)
     summary = {
         "model": "relu" if cfg.get("baseline") == "relu" else cfg["layer_type"],
+        "position_embedding": cfg.get("position_embedding", "none"),
         "params": parameter_count(model),
         "epochs": trainer.current_epoch,
         "wall_s": round(timer.seconds, 2),

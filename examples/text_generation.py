@@ -4,6 +4,7 @@
     python examples/text_generation.py text=python_license max_epochs=10
     python examples/text_generation.py text=/path/to/book.txt context=32
     python examples/text_generation.py baseline=relu             # a ReLU MLP with about as many parameters
+    python examples/text_generation.py position_embedding=fourier   # add each character's position in the window
 
 Texts that ship with Python (``text=``): ``pydoc_topics`` (the default) is the help text of
 ``pydoc`` (``pydoc_data.topics``: 79 sections of the Python language reference, under the PSF
@@ -21,6 +22,12 @@ summary reports bits per character on the held-out part (``test_bpc`` = test cro
 next to ``unigram_bpc`` (character frequencies of the training part alone) for scale, and a
 continuation of ``sample_length`` characters sampled at ``temperature`` from the start of the
 held-out part (also in ``sample.txt``).
+
+``position_embedding`` (``none`` by default) appends to each character's code a fixed embedding of
+its position in the window (position ``j`` of ``context`` mapped to ``-1 + 2 j / (context - 1)``;
+kinds and sizes as in ``implicit_image.py``, the ``sinusoidal`` one at one unit per character).
+The MLP sees the window in a fixed layout, so it can tell the positions apart without this; the
+embedding only adds position-dependent inputs that the links can mix with the codes.
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.data import DataNotFoundError
 from common.datamodule import ArrayDataModule
+from common.embedding import position_embedding
 from common.task import Task
 from common.training import Timer, make_trainer, metrics_of, parameter_count
 from torch import Tensor, nn
 
-from high_order_layers_torch.layers import MaxAbsNormalization
+from high_order_layers_torch.layers import MaxAbsNormalization, PositionalEmbedding
 from high_order_layers_torch.networks import HighOrderMLP
 
 
@@ -115,31 +123,54 @@ def onehot_codes(vocabulary: int, dim: int, generator: torch.Generator) -> Tenso
 EMBEDDINGS = {"random": random_codes, "onehot": onehot_codes}
 
 
+def window_positions(context: int) -> Tensor:
+    """Position ``j`` of a ``context``-long window as ``-1 + 2 j / (context - 1)`` (0 for one character).
+
+    Shape: ``(context, 1)``.
+    """
+    if context == 1:
+        return torch.zeros(1, 1)
+    return torch.linspace(-1, 1, context).unsqueeze(-1)
+
+
 class CharModel(nn.Module):
-    """Fixed character codes, concatenated over the context, then ``body`` to next-character logits.
+    """Fixed character codes, each followed by its position's embedding, concatenated over the context,
+    then ``body`` to next-character logits.
 
     Args:
         codes: ``(vocabulary, dim)`` code of each character (a buffer: saved, not trained).
-        body: maps ``(B, context * dim)`` to ``(B, vocabulary)``.
+        body: maps ``(B, context * (dim + P))`` to ``(B, vocabulary)``.
+        embedding: positional embedding of the window positions (``P = embedding.features``), or
+            ``None`` (``P = 0``).
+        context: window length (needed with an embedding).
 
     Shape:
         Input: ``(B, context)`` character ids. Output: ``(B, vocabulary)`` logits.
     """
 
-    def __init__(self, codes: Tensor, body: nn.Module) -> None:
+    def __init__(
+        self, codes: Tensor, body: nn.Module, embedding: PositionalEmbedding | None = None, context: int = 1
+    ) -> None:
         super().__init__()
         self.register_buffer("codes", codes)
         self.body = body
+        self.embedding = embedding
+        self.register_buffer("positions", window_positions(context), persistent=False)
 
     def forward(self, ids: Tensor) -> Tensor:
-        return self.body(self.codes[ids].flatten(1))  # (B, context, dim) -> (B, context * dim)
+        x = self.codes[ids]  # (B, context, dim)
+        if self.embedding is not None:
+            position = self.embedding(self.positions.to(x.dtype))  # (context, P)
+            x = torch.cat([x, position.expand(x.shape[0], -1, -1)], dim=-1)  # (B, context, dim + P)
+        return self.body(x.flatten(1))  # (B, context, dim + P) -> (B, context * (dim + P))
 
 
 def build_model(cfg: dict[str, Any], vocabulary: int) -> CharModel:
     if cfg["embedding"] not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg['embedding']!r}; valid names: {', '.join(EMBEDDINGS)}")
     codes = EMBEDDINGS[cfg["embedding"]](vocabulary, cfg["embedding_dim"], torch.Generator().manual_seed(cfg["seed"]))
-    in_width = cfg["context"] * codes.shape[1]
+    embedding = position_embedding(cfg, cfg["context"])
+    in_width = cfg["context"] * (codes.shape[1] + (0 if embedding is None else embedding.features))
     body: nn.Module = HighOrderMLP(
         cfg["layer_type"],
         n=cfg["n"],
@@ -154,7 +185,7 @@ def build_model(cfg: dict[str, Any], vocabulary: int) -> CharModel:
         body = matched_relu_mlp(in_width, vocabulary, cfg["hidden_layers"], parameter_count(body))
     elif cfg.get("baseline") is not None:
         raise ValueError(f"baseline must be null or 'relu', got {cfg['baseline']!r}")
-    return CharModel(codes, body)
+    return CharModel(codes, body, embedding, cfg["context"])
 
 
 @torch.no_grad()
@@ -234,6 +265,7 @@ def run(cfg: Any) -> dict[str, Any]:
         out,
         {
             "model": "relu" if cfg.get("baseline") == "relu" else cfg["layer_type"],
+            "position_embedding": cfg.get("position_embedding", "none"),
             "params": parameter_count(model),
             "epochs": trainer.current_epoch,
             "wall_s": round(timer.seconds, 2),

@@ -47,6 +47,12 @@ from ._conv_transpose import PiecewisePolynomialConvolutionTranspose3d as Piecew
 from ._conv_transpose import PolynomialConvolutionTranspose1d as PolynomialConvolutionTranspose1d
 from ._conv_transpose import PolynomialConvolutionTranspose2d as PolynomialConvolutionTranspose2d
 from ._conv_transpose import PolynomialConvolutionTranspose3d as PolynomialConvolutionTranspose3d
+from ._embedding import POSITIONAL_EMBEDDINGS as POSITIONAL_EMBEDDINGS
+from ._embedding import FourierEmbedding as FourierEmbedding
+from ._embedding import PiecewiseEmbedding as PiecewiseEmbedding
+from ._embedding import PositionalEmbedding as PositionalEmbedding
+from ._embedding import SinusoidalEmbedding as SinusoidalEmbedding
+from ._embedding import positional_embedding as positional_embedding
 from ._linear import FourierSeries as FourierSeries
 from ._linear import HighOrderLinear as HighOrderLinear
 from ._linear import PiecewiseDiscontinuousPolynomial as PiecewiseDiscontinuousPolynomial
@@ -107,6 +113,7 @@ __all__ = [
     "Basis",
     "BasisLayer",
     "FourierBasis",
+    "FourierEmbedding",
     "FourierSeries",
     "HighOrderLinear",
     "LinearBasis",
@@ -114,12 +121,17 @@ __all__ = [
     "MaxCenterNormalization",
     "MirrorPeriodic",
     "PiecewiseDiscontinuousPolynomial",
+    "PiecewiseEmbedding",
     "PiecewiseDiscontinuousPolynomialProd",
     "PiecewisePolynomial",
     "PiecewisePolynomialBasis",
     "PiecewisePolynomialProd",
     "Polynomial",
     "PolynomialProd",
+    "POSITIONAL_EMBEDDINGS",
+    "PositionalEmbedding",
     "Product",
+    "SinusoidalEmbedding",
     "high_order_fc_layers",
+    "positional_embedding",
 ]
