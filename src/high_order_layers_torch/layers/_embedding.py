@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_int, check_positive_float
+from ..functional import expand_basis
 from ._basis import FourierBasis, PiecewisePolynomialBasis
 
 
@@ -91,11 +92,7 @@ class PiecewiseEmbedding(PositionalEmbedding):
 
     def embed(self, x: Tensor) -> Tensor:
         start, values = self.basis(x)  # (N, d) piece starts, (N, d, n) active values
-        if start is None:  # one piece: every function is active
-            return values
-        index = start.unsqueeze(-1) + torch.arange(self.basis.n, device=x.device)  # (N, d, n)
-        out = values.new_zeros(*x.shape, self.features)
-        return out.scatter(-1, index, values)  # distinct indices per row: a plain scatter
+        return expand_basis(start, values, self.features)  # the dense (N, d, features) rows
 
     def extra_repr(self) -> str:
         return f"features={self.features}"
