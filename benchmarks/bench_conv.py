@@ -14,6 +14,8 @@ layer runs after its basis expansion, so the ratio is the price of the expansion
 set to keep freed memory (see ``benchmarks/_timing.py``; ``--system-allocator`` keeps the defaults).
 ``--device cuda`` runs the same cases on the GPU (every step ends with a synchronise) and
 ``--autocast bf16`` runs every step, floors included, under ``torch.autocast(dtype=bfloat16)``.
+The "compiled / eager" column times ``torch.compile(layer)`` (Inductor) forward+backward against
+the eager layer, alternately in the same run (``--no-compile`` and ``--quick`` skip it).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ SEGMENTS = (1, 2, 4, 16, 64)
 #: Where the cases run and the autocast dtype of every step; ``--device`` and ``--autocast`` set them.
 DEVICE = torch.device("cpu")
 AUTOCAST: torch.dtype | None = None
+#: Whether rows get the compiled / eager ratio (``--no-compile`` turns it off).
+COMPILE = True
 
 
 def steps(module: nn.Module, channels: int) -> tuple[Callable[[], object], Callable[[], None]]:
@@ -85,17 +89,24 @@ def run(repeats: int, warmup: int) -> list[dict]:
         )
         fwd, floor_fwd, fwd_ratio = interleaved_ms(forward, floor_forward, repeats, warmup)
         fwd_bwd, floor_fwd_bwd, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_backward, repeats, warmup)
+        compiled = None
+        if COMPILE:
+            _, compiled_backward = steps(torch.compile(layer), CHANNELS)
+            _, _, compiled = interleaved_ms(compiled_backward, forward_backward, repeats, warmup)
+            torch._dynamo.reset()
         rows.append(
             {
                 "case": f"continuous2d segments={segments} (M={weights})",
                 "times": (fwd, fwd_bwd),
                 "floor": (floor_fwd, floor_fwd_bwd),
                 "ratios": (fwd_ratio, fwd_bwd_ratio),
+                "compiled": compiled,
             }
         )
         print(
             f"{rows[-1]['case']:36s} fwd {fwd:8.2f} ms ({fwd_ratio:5.2f}x)  "
-            f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd_ratio:5.2f}x)",
+            f"fwd+bwd {fwd_bwd:8.2f} ms ({fwd_bwd_ratio:5.2f}x)"
+            + ("" if compiled is None else f"  compiled/eager {compiled:5.2f}"),
             flush=True,
         )
     return rows
@@ -103,17 +114,19 @@ def run(repeats: int, warmup: int) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| case | fwd ms | floor fwd ms | fwd x floor | fwd+bwd ms | floor fwd+bwd ms | fwd+bwd x floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| case | fwd ms | floor fwd ms | fwd x floor | fwd+bwd ms | floor fwd+bwd ms | fwd+bwd x floor "
+        "| compiled / eager |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         (fwd, fwd_bwd), floor, ratios = row["times"], row["floor"], row["ratios"]
+        compiled = "" if row.get("compiled") is None else f"{row['compiled']:.2f}"
         if floor is None:
-            lines.append(f"| {row['case']} | {fwd:.2f} | | | {fwd_bwd:.2f} | | |")
+            lines.append(f"| {row['case']} | {fwd:.2f} | | | {fwd_bwd:.2f} | | | |")
         else:
             lines.append(
                 f"| {row['case']} | {fwd:.2f} | {floor[0]:.2f} | {ratios[0]:.2f} | "
-                f"{fwd_bwd:.2f} | {floor[1]:.2f} | {ratios[1]:.2f} |"
+                f"{fwd_bwd:.2f} | {floor[1]:.2f} | {ratios[1]:.2f} | {compiled} |"
             )
     return "\n".join(lines)
 
@@ -126,10 +139,12 @@ def main() -> None:
         "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
     )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled / eager column")
     parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, help="markdown file (default results/bench_conv.md; --quick writes none)")
     args = parser.parse_args()
-    global DEVICE, AUTOCAST
+    global DEVICE, AUTOCAST, COMPILE
+    COMPILE = not (args.no_compile or args.quick)
     DEVICE = torch.device(args.device)
     AUTOCAST = torch.bfloat16 if args.autocast == "bf16" else None
     if DEVICE.type == "cuda" and not torch.cuda.is_available():

@@ -14,6 +14,10 @@ process whose allocator returns large blocks on free; Linux ``/proc``), is given
 floor's.
 A scaling sweep follows: how cost grows with batch, input and output width, n and segments.
 
+The "compiled / eager" column times ``torch.compile(layer)`` (Inductor, default options)
+forward+backward against the eager layer, interleaved in the same run (``--no-compile`` skips
+it): the kernels are registered operators, so compiled graphs call the same kernels.
+
 ``--device cuda`` runs the same cases on the GPU (every step ends with a synchronise; memory is
 the peak of ``torch.cuda.max_memory_allocated`` above the allocation before the step) and also
 reports the segments=64 / segments=1 time ratio of the continuous layers.
@@ -47,6 +51,8 @@ BATCH, IN, OUT, N = 1024, 784, 128, 5
 DEVICE = torch.device("cpu")
 #: ``torch.autocast`` dtype of every step (``--autocast bf16``), or ``None`` for plain float32.
 AUTOCAST: torch.dtype | None = None
+#: Whether the main table gets the compiled / eager column (``--no-compile`` turns it off).
+COMPILE = True
 
 
 def autocast():
@@ -70,10 +76,13 @@ def build(case: dict) -> tuple[nn.Module, int]:
     return layer, width
 
 
-def step_fns(case: dict):
-    """``(forward, forward_backward, clear)`` closures for one case; ``clear`` drops gradients."""
+def step_fns(case: dict, *, compiled: bool = False):
+    """``(forward, forward_backward, clear)`` closures for one case; ``clear`` drops gradients.
+    With ``compiled``, the steps run ``torch.compile`` of the case's module."""
     module, width = build(case)
     module.to(DEVICE)
+    if compiled:
+        module = torch.compile(module)
     x = torch.rand(case.get("batch", BATCH), width, device=DEVICE) * 2 - 1
     x_grad = x.clone().requires_grad_()
     synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else lambda: None
@@ -185,6 +194,19 @@ def floor_case(case: dict) -> dict:
     return {"kind": "floor", **{key: case[key] for key in ("batch", "in", "out", "n") if key in case}}
 
 
+def compiled_ratio(case: dict, repeats: int) -> float | None:
+    """Median ratio of compiled to eager forward+backward, timed alternately (``None`` where the
+    case is a baseline or compiling is switched off)."""
+    if not COMPILE or case["kind"] in ("floor", "linear_relu"):
+        return None
+    _, compiled_step, _ = step_fns(case, compiled=True)
+    compiled_step()  # compiles (forward and backward graphs)
+    _, eager_step, _ = step_fns(case)
+    _, _, ratio = interleaved_ms(compiled_step, eager_step, repeats)
+    torch._dynamo.reset()
+    return ratio
+
+
 def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     rows = []
     memory_mb: dict[str, float] = {}
@@ -207,6 +229,7 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
             fwd, _, fwd_ratio = interleaved_ms(forward, floor_forward, repeats)
             fwd_bwd, _, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_forward_backward, repeats)
             ratios = (fwd_ratio, fwd_bwd_ratio)
+        compiled = compiled_ratio(case, repeats)
         rows.append(
             {
                 "case": label(case),
@@ -215,27 +238,41 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
                 "ratios": ratios,
                 "mem_mb": mem,
                 "floor_mem": memory_mb.get(label(floor)),
+                "compiled": compiled,
             }
         )
         print(
             f"{label(case):45s} fwd {fwd:8.2f} ms ({ratios[0]:5.2f}x)  "
-            f"fwd+bwd {fwd_bwd:8.2f} ms ({ratios[1]:5.2f}x)" + (f"  mem {mem:7.1f} MB" if mem is not None else ""),
+            f"fwd+bwd {fwd_bwd:8.2f} ms ({ratios[1]:5.2f}x)"
+            + (f"  mem {mem:7.1f} MB" if mem is not None else "")
+            + (f"  compiled/eager {compiled:5.2f}" if compiled is not None else ""),
             flush=True,
         )
     return rows
 
 
+def run_without_compile(cases: list[dict], repeats: int) -> list[dict]:
+    global COMPILE
+    saved, COMPILE = COMPILE, False
+    try:
+        return run(cases, repeats, memory=False)
+    finally:
+        COMPILE = saved
+
+
 def table(rows: list[dict]) -> str:
     lines = [
-        "| case | fwd ms | fwd x floor | fwd+bwd ms | fwd+bwd x floor | peak extra MB | mem x floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| case | fwd ms | fwd x floor | fwd+bwd ms | fwd+bwd x floor | peak extra MB | mem x floor "
+        "| compiled / eager |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         mem = "" if r["mem_mb"] is None else f"{r['mem_mb']:.0f}"
         mem_ratio = "" if r["mem_mb"] is None or not r["floor_mem"] else f"{r['mem_mb'] / r['floor_mem']:.2f}"
+        compiled = "" if r.get("compiled") is None else f"{r['compiled']:.2f}"
         lines.append(
             f"| {r['case']} | {r['fwd_ms']:.2f} | {r['ratios'][0]:.2f} | {r['fwd_bwd_ms']:.2f} | "
-            f"{r['ratios'][1]:.2f} | {mem} | {mem_ratio} |"
+            f"{r['ratios'][1]:.2f} | {mem} | {mem_ratio} | {compiled} |"
         )
     return "\n".join(lines)
 
@@ -260,12 +297,14 @@ def main() -> None:
         "--system-allocator", action="store_true", help="keep glibc's malloc defaults (noisier timings)"
     )
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled / eager column")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
     parser.add_argument("--memory-cases", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global DEVICE, AUTOCAST
+    global DEVICE, AUTOCAST, COMPILE
+    COMPILE = not (args.no_compile or args.quick)
     AUTOCAST = torch.bfloat16 if args.autocast == "bf16" else None
     if args.memory_cases:
         memory_child(json.loads(args.memory_cases))
@@ -294,7 +333,7 @@ def main() -> None:
             "",
             "## Scaling sweep (continuous, segments = 4 unless stated)",
             "",
-            table(run(sweep_cases(), repeats, memory=False)),
+            table(run_without_compile(sweep_cases(), repeats)),
         ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(report) + "\n")

@@ -48,3 +48,40 @@ def assert_close_ulps(
         scale = finite.abs().max().item() if finite.numel() else 1.0
     scale = float(scale)
     torch.testing.assert_close(actual, expected, rtol=ulps * eps, atol=ulps * eps * scale)
+
+
+def permuted_storage(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` ``(O, I, M)`` with the same values, stored as ``(I, M, O)``: a non-contiguous
+    input, which the operators must accept (they copy it)."""
+    return weight.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+
+
+def switch_kernels_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every operator runs its pure-torch reference until the end of the test."""
+    from high_order_layers_torch.kernels import _policy
+
+    monkeypatch.setattr(_policy, "_overrides", [_policy.Switches(cpu=False, triton=False)])
+
+
+def record_cpu_kernels(monkeypatch) -> set[str]:  # type: ignore[no-untyped-def]
+    """The names of the C++ kernel functions called until the end of the test (filled as they
+    are called)."""
+    from high_order_layers_torch.kernels import _policy
+
+    names: set[str] = set()
+    real = _policy.cpu_kernels_for
+
+    class Recorder:
+        def __init__(self, module) -> None:  # type: ignore[no-untyped-def]
+            self._module = module
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            names.add(name)
+            return getattr(self._module, name)
+
+    def recording(tensor):  # type: ignore[no-untyped-def]
+        module = real(tensor)
+        return None if module is None else Recorder(module)
+
+    monkeypatch.setattr(_policy, "cpu_kernels_for", recording)
+    return names

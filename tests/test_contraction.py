@@ -68,10 +68,9 @@ def test_cost_model() -> None:
 
 def test_gpu_threshold(monkeypatch) -> None:
     """Where the Triton kernels take a weight, "auto" gathers from the GPU's measured threshold."""
-    from high_order_layers_torch.kernels import TRITON_GATHER_MIN_RATIO, _dispatch
+    from high_order_layers_torch.kernels import TRITON_GATHER_MIN_RATIO, _policy
 
-    monkeypatch.setattr(_dispatch, "cpu_kernels_support", lambda weight: False)
-    monkeypatch.setattr(_dispatch, "triton_kernels_support", lambda weight: True)
+    monkeypatch.setattr(_policy, "_gather_kernel", lambda device_type, dtype: "triton")
     weight = torch.zeros(1, 1, 1)
     active = 5
     assert sum_contraction(TRITON_GATHER_MIN_RATIO * active, active, "auto", weight) == "gather"
@@ -95,3 +94,39 @@ def test_torch_compile_matches_eager(layer_type: str) -> None:
     x = torch.rand(8, 5, dtype=torch.float64) * 2 - 1
     compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
     assert_close_ulps(compiled(x), layer(x), ulps=16)
+
+
+def test_auto_times_both_contractions_once_per_shape(monkeypatch) -> None:
+    """On the CPU with the kernels, a ratio where either contraction may win is decided by timing
+    both once for the layer's shape; the switch and deterministic mode keep the fixed threshold."""
+    from high_order_layers_torch.kernels import AUTOTUNE_RATIOS, FUSED_GATHER_MIN_RATIO, _policy, override
+
+    if not _policy.cpu_kernels_support(torch.zeros(1)):
+        pytest.skip("the CPU kernels are not available")
+    calls = []
+    real = _policy._time_contractions
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_policy, "_time_contractions", counting)
+    monkeypatch.setattr(_policy, "_measured", {})
+    weight = torch.zeros(3, 5, 9)  # continuous n = 5 on 2 pieces: 9 weights, 5 active
+    assert AUTOTUNE_RATIOS[0] <= 9 / 5 <= AUTOTUNE_RATIOS[1] and FUSED_GATHER_MIN_RATIO <= 9 / 5
+    with override(autotune=True):
+        first = sum_contraction(9, 5, "auto", weight, batch=40, basis=(5, 2, True))
+        assert first in ("dense", "gather")
+        assert sum_contraction(9, 5, "auto", weight, batch=60, basis=(5, 2, True)) == first  # same bucket
+        assert len(calls) == 1
+        sum_contraction(9, 5, "auto", weight, batch=200, basis=(5, 2, True))
+        assert len(calls) == 2
+        assert sum_contraction(9, 5, "dense", weight, batch=40, basis=(5, 2, True)) == "dense"
+        torch.use_deterministic_algorithms(True)
+        try:
+            assert sum_contraction(9, 5, "auto", weight, batch=1000, basis=(5, 2, True)) == "gather"
+        finally:
+            torch.use_deterministic_algorithms(False)
+    with override(autotune=False):
+        assert sum_contraction(9, 5, "auto", weight, batch=1000, basis=(5, 2, True)) == "gather"
+    assert len(calls) == 2

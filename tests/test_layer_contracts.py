@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import high_order_layers_torch.layers._basis as basis_module
-import high_order_layers_torch.layers._conv as conv_module
 import high_order_layers_torch.layers._linear as linear_module
+from helpers import switch_kernels_off
 from high_order_layers_torch import layers
 from high_order_layers_torch.layers import (
     CONV_LAYERS,
@@ -362,8 +361,7 @@ def test_basis_continuity_must_be_a_bool() -> None:
 @pytest.fixture
 def pure_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Switch the C++ kernels off, so layers take their pure-torch paths."""
-    for module in (linear_module, basis_module, conv_module):
-        monkeypatch.setattr(module, "cpu_kernels_support", lambda tensor: False)
+    switch_kernels_off(monkeypatch)
 
 
 CONSTANT_LINKS = [

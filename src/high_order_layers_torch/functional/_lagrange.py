@@ -129,6 +129,12 @@ class _ChebyshevPolynomials(torch.autograd.Function):
         ctx.save_for_backward(t)
 
     @staticmethod
+    def vmap(info, in_dims: tuple, t: Tensor, n: int, dim: int, first: int):  # type: ignore[no-untyped-def, override]
+        """``torch.func.vmap``: the batch axis first, the degree axis one further along."""
+        t = t.movedim(in_dims[0], 0)
+        return _ChebyshevPolynomials.apply(t, n, dim + 1 if dim >= 0 else dim, first), 0
+
+    @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         (t,) = ctx.saved_tensors
         n, dim, first = ctx.n, ctx.dim, ctx.first

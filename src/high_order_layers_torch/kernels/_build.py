@@ -1,9 +1,9 @@
 """Building the CPU kernels (``*.cpp`` beside this file) into one extension module, on first use,
 with PyTorch's own extension builder.
 
-The kernels are optional: if the module cannot be built (no C++ compiler, or
-``HIGH_ORDER_LAYERS_CPU_KERNEL=0``), :func:`cpu_kernels_available` is False and every layer uses
-its pure-torch twin, which gives the same results.
+The kernels are optional: if the module cannot be built (no C++ compiler), or is switched off
+(``HIGH_ORDER_LAYERS_CPU_KERNEL=0``, read by :mod:`._policy`), :func:`cpu_kernels_available` is
+False and every operator runs its pure-torch reference, which gives the same results.
 
 The instruction set compiled for follows ``torch.backends.cpu.get_cpu_capability()`` (AVX-512,
 AVX2, else none beyond the compiler's default). ``HIGH_ORDER_LAYERS_CPU_ISA=avx512|avx2|default``
@@ -24,7 +24,6 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
-from torch import Tensor
 
 _HERE = Path(__file__).parent
 _SOURCES = ("gather_cpu.cpp", "product_cpu.cpp", "expand_cpu.cpp", "fourier_cpu.cpp", "bindings.cpp")
@@ -123,9 +122,8 @@ def _build_needed(name: str) -> bool:
 
 @functools.cache
 def cpu_kernels() -> ModuleType | None:
-    """The compiled module, or ``None`` where it cannot be built (a warning says why)."""
-    if os.environ.get("HIGH_ORDER_LAYERS_CPU_KERNEL", "1") == "0":
-        return None
+    """The compiled module, or ``None`` where it cannot be built (a warning says why). Whether
+    it may be used at all is :mod:`._policy`'s decision (``HIGH_ORDER_LAYERS_CPU_KERNEL``)."""
     isa = cpu_isa()  # a bad HIGH_ORDER_LAYERS_CPU_ISA raises here, not as a silent fallback
     try:
         from torch.utils.cpp_extension import load
@@ -158,16 +156,8 @@ def cpu_kernels() -> ModuleType | None:
 
 
 def cpu_kernels_available() -> bool:
-    """Whether the compiled kernels can be used (builds them on the first call)."""
-    return cpu_kernels() is not None
+    """Whether the compiled kernels are switched on and can be used (builds them on the first
+    call)."""
+    from ._policy import switches
 
-
-def cpu_kernels_support(tensor: Tensor) -> bool:
-    """The kernels take float32/float64 CPU tensors in eager mode (under ``torch.compile`` the
-    pure-torch twins are traced instead), and are built on the first call that needs them."""
-    return (
-        tensor.device.type == "cpu"
-        and tensor.dtype in (torch.float32, torch.float64)
-        and not torch.compiler.is_compiling()
-        and cpu_kernels_available()
-    )
+    return switches().cpu and cpu_kernels() is not None

@@ -3,13 +3,18 @@
 //
 //   y[b, o] = sum_i sum_k phi_k(t[i, b]) * weight[i, start[i, b] + k, o]
 //
+//   (weight[i, m, o] above is the layers' weight W[o, i, m])
+//
 // computed from the inputs x[i, b] (transposed, so one input's batch is contiguous) and the
-// weight laid out as one contiguous (M x O) slab per input. The pieces and Lagrange values of an
-// input are computed where they are used, and only the K active weight rows of each link are
-// read, so the cost is B * I * K * O whatever the number of segments and no (B, I, K) temporary
-// is stored. Work is split over inputs: a thread reads one input's slab while the whole batch
-// uses it (it stays in cache) and accumulates into its own copy of y (forward) or writes only its
-// own inputs' gradients (backward), so no two threads write the same memory.
+// layers' contiguous (O, I, M) weight W. The pieces and Lagrange values of an input are computed
+// where they are used, and only the K active weight rows of each link are read, so the cost is
+// B * I * K * O whatever the number of segments and no (B, I, K) temporary is stored. Work is
+// split over inputs: a thread first transposes one input's weights W[:, i, :] into its own
+// contiguous (M x O) slab (read_slab, in cache-sized tiles), which then stays in cache while the
+// whole batch uses it, and accumulates into its own copy of y (forward). The backward sums the
+// input's weight gradient into a thread-local (M x O) slab in the same way and writes it
+// transposed into grad_W[:, i, :] (write_slab), so every thread writes only its own inputs'
+// gradients and no two threads write the same memory.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -187,9 +192,11 @@ void forward_kernel(const T* x, const T* weight, T* partial, int64_t B, int64_t 
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     T* y = partial + at::get_thread_num() * B * O;
     std::vector<T> t(B), phi(K * B), scratch(K * B);
+    const AlignedBuffer<T> local_slab(M * O);
     std::vector<int32_t> start(B);
     for (int64_t i = begin; i < end; ++i) {
-      const T* slab = weight + i * M * O;
+      const T* slab = local_slab.data();
+      read_slab(weight, i, I, M, O, local_slab.data());
       locate_row(x + i * B, B, basis, start.data(), t.data());
       lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
       for (int64_t b = 0; b < B; ++b) accumulate_link(y + b * O, slab + start[b] * O, phi.data() + b, B, K, O);
@@ -224,12 +231,14 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
   const T scale = T(basis.segments);  // d t / d x
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> t(B), phi(K * B), dphi(K * B), scratch(K * B);
+    const AlignedBuffer<T> local_slab(M * O), local_grad(M * O);
     std::vector<int32_t> start(B), order(B), first(M + 2), cursor(M + 1);
     const int64_t runs = M - K + 1;
     for (int64_t i = begin; i < end; ++i) {
       const T* xi = x + i * B;
-      const T* slab = weight + i * M * O;
-      T* grad_slab = grad_weight + i * M * O;
+      const T* slab = local_slab.data();
+      T* grad_slab = local_grad.data();
+      read_slab(weight, i, I, M, O, local_slab.data());
       std::fill(grad_slab, grad_slab + M * O, T(0));
       locate_row(xi, B, basis, start.data(), t.data());
       lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
@@ -243,6 +252,7 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
         input(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, order.data(),
               first.data(), runs, scratch.data());
       }
+      write_slab(grad_slab, i, I, M, O, grad_weight);
       if (gx == nullptr) continue;
       const bool clamp = basis.clamp;
 #pragma omp simd
@@ -257,20 +267,20 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
 
 Basis checked_basis(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& nodes, int64_t segments,
                     int64_t stride, bool clamp) {
-  TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "gather_cpu: x must be (I, B) and weight (I, M, O)");
+  TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "gather_cpu: x must be (I, B) and weight (O, I, M)");
   TORCH_CHECK(x.is_contiguous() && weight.is_contiguous(), "gather_cpu: inputs must be contiguous");
   TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "gather_cpu: dtype mismatch");
-  TORCH_CHECK(weight.size(0) == x.size(0), "gather_cpu: weight has ", weight.size(0), " inputs, x ", x.size(0));
-  return make_basis(nodes.size(0), segments, stride, weight.size(1), clamp);
+  TORCH_CHECK(weight.size(1) == x.size(0), "gather_cpu: weight has ", weight.size(1), " inputs, x ", x.size(0));
+  return make_basis(nodes.size(0), segments, stride, weight.size(2), clamp);
 }
 
 }  // namespace
 
-// x: (I, B) inputs, weight: (I, M, O) (one contiguous slab per input), nodes: (K,) float64 -> y (B, O)
+// x: (I, B) inputs, weight: (O, I, M) (contiguous), nodes: (K,) float64 -> y (B, O)
 at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments, int64_t stride,
                           bool clamp) {
   const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
   auto partial = at::zeros({at::get_num_threads(), B, O}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_forward", [&] {
     const Nodes<scalar_t> local(nodes);
@@ -280,15 +290,15 @@ at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int
   return partial.size(0) == 1 ? partial[0] : partial.sum(0);
 }
 
-// -> (grad_x (I, B), or an empty tensor without `need_x`; grad_weight (I, M, O))
+// -> (grad_x (I, B), or an empty tensor without `need_x`; grad_weight (O, I, M), contiguous)
 std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
                                         int64_t segments, int64_t stride, bool clamp, bool need_x) {
   const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
   grad_out = grad_out.contiguous();
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
   TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({B, O}), "gather_cpu: bad gradient shape");
   auto grad_x = need_x ? at::empty_like(x) : at::empty({0}, x.options());
-  auto grad_weight = at::empty_like(weight);
+  auto grad_weight = at::empty(weight.sizes(), weight.options());  // contiguous (O, I, M)
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
     const Nodes<scalar_t> local(nodes);
     backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),

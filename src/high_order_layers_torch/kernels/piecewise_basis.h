@@ -1,13 +1,20 @@
 // Piecewise Lagrange bases on the CPU: piece lookup and the basis polynomials (values or
-// derivatives) for a row of inputs, shared by the expansion and gather kernels.
+// derivatives) for a row of inputs, shared by the expansion, gather and product kernels, and the
+// transposition between the layers' (O, I, M) weight and the (M, O) slab of one input that the
+// gather and product kernels compute with.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace high_order_layers {
 
@@ -106,6 +113,111 @@ inline void sort_by_start(const int32_t* start, int64_t B, int64_t runs, int32_t
   for (int64_t s = 0; s < runs; ++s) first[s + 1] += first[s];
   std::copy(first, first + runs, cursor);
   for (int64_t b = 0; b < B; ++b) order[cursor[start[b]]++] = static_cast<int32_t>(b);
+}
+
+// dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows, c < cols: a small tile, one element at a time.
+template <typename T>
+inline void transpose_scalar(const T* __restrict src, int64_t ld_src, T* __restrict dst, int64_t ld_dst, int64_t rows,
+                             int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ld_dst + r] = src[r * ld_src + c];
+}
+
+// The same for a full square tile of Tile<T>::size, in vector registers where the build targets AVX
+// (8 x 8 floats, 4 x 4 doubles); a pure copy, so the instruction set changes no value.
+template <typename T>
+struct Tile {
+#if defined(__AVX__)
+  static constexpr int64_t size = 32 / sizeof(T);
+#else
+  static constexpr int64_t size = 8;
+#endif
+  static void transpose(const T* __restrict src, int64_t ld_src, T* __restrict dst, int64_t ld_dst) {
+    transpose_scalar(src, ld_src, dst, ld_dst, size, size);
+  }
+};
+
+#if defined(__AVX__)
+template <>
+inline void Tile<float>::transpose(const float* __restrict src, int64_t ld_src, float* __restrict dst,
+                                   int64_t ld_dst) {
+  __m256 r[8], t[8], s[8];
+  for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + j * ld_src);
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 8; j += 4) {
+    s[j] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ld_dst, _mm256_permute2f128_ps(s[j], s[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ld_dst, _mm256_permute2f128_ps(s[j], s[j + 4], 0x31));
+  }
+}
+
+template <>
+inline void Tile<double>::transpose(const double* __restrict src, int64_t ld_src, double* __restrict dst,
+                                    int64_t ld_dst) {
+  const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + ld_src);
+  const __m256d r2 = _mm256_loadu_pd(src + 2 * ld_src), r3 = _mm256_loadu_pd(src + 3 * ld_src);
+  const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+  const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+  _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+  _mm256_storeu_pd(dst + ld_dst, _mm256_permute2f128_pd(t1, t3, 0x20));
+  _mm256_storeu_pd(dst + 2 * ld_dst, _mm256_permute2f128_pd(t0, t2, 0x31));
+  _mm256_storeu_pd(dst + 3 * ld_dst, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#endif
+
+// dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows, c < cols, in square tiles (vector
+// registers where the build has AVX), a band of rows at a time, so every row is read (or written)
+// as one sequential stream and every cache line touched is used whole.
+template <typename T>
+void transpose(const T* __restrict src, int64_t ld_src, T* __restrict dst, int64_t ld_dst, int64_t rows,
+               int64_t cols) {
+  constexpr int64_t S = Tile<T>::size;
+  int64_t r = 0;
+  for (; r + S <= rows; r += S) {
+    int64_t c = 0;
+    for (; c + S <= cols; c += S) Tile<T>::transpose(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, ld_dst);
+    transpose_scalar(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, ld_dst, S, cols - c);
+  }
+  transpose_scalar(src + r * ld_src, ld_src, dst + r, ld_dst, rows - r, cols);
+}
+
+// Thread-local memory for slabs, aligned as torch aligns tensors (64 bytes), so the vector loads
+// and stores of a slab's rows split no cache lines, as with the tensors the kernels once read.
+template <typename T>
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(int64_t size)
+      : data_(static_cast<T*>(std::aligned_alloc(64, (std::max<int64_t>(size, 1) * sizeof(T) + 63) / 64 * 64))) {
+    TORCH_CHECK(data_ != nullptr, "out of memory");
+  }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  T* data() const { return data_; }
+
+ private:
+  T* data_;
+};
+
+// Input i's slab of a contiguous (O, I, M) weight: slab[m * O + o] = weight[(o * I + i) * M + m],
+// the transposition of O rows of M contiguous values (row stride I * M).
+template <typename T>
+void read_slab(const T* __restrict weight, int64_t i, int64_t I, int64_t M, int64_t O, T* __restrict slab) {
+  transpose(weight + i * M, I * M, slab, O, O, M);
+}
+
+// The inverse of read_slab: weight[(o * I + i) * M + m] = slab[m * O + o].
+template <typename T>
+void write_slab(const T* __restrict slab, int64_t i, int64_t I, int64_t M, int64_t O, T* __restrict weight) {
+  transpose(slab, O, weight + i * M, I * M, M, O);
 }
 
 inline Basis make_basis(int64_t K, int64_t segments, int64_t stride, int64_t num_weights, bool clamp) {

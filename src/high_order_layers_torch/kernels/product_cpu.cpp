@@ -4,9 +4,15 @@
 //
 // with the link values f_oi = sum_k phi_k(t) * weight[i, start + k, o] of a piecewise Lagrange
 // basis, or f_oi = weight[i, 0, o] * x for the linear basis (`linear`), computed from the inputs
-// x[i, b] (transposed, so one input's batch is contiguous) and the weight laid out as one
-// contiguous (M x O) slab per input. Link values are formed where they are used and never stored:
-// the (B, O, I) tensor of all of them is what makes the pure-torch path slow and large.
+// x[i, b] (transposed, so one input's batch is contiguous) and the layers' contiguous (O, I, M)
+// weight W (weight[i, m, o] above is W[o, i, m]). The kernels compute with one contiguous
+// (M x O) slab per input, transposed from W (read_slab, in cache-sized tiles): the forward, whose
+// blocks of samples each read every slab, first transposes the whole of W into an (I, M, O)
+// scratch tensor, in parallel over inputs; the backward transposes a few of its own inputs' slabs
+// at a time into thread-local memory, sums their weight gradients there and writes them
+// transposed into the contiguous (O, I, M) gradient (write_slab).
+// Link values are formed where they are used and never stored: the (B, O, I) tensor of all of
+// them is what makes the pure-torch path slow and large.
 //
 // Forward: work is split over blocks of samples, each owning its rows of the outputs. Within a
 // block the weight slabs of a few inputs at a time stay in cache while every sample of the block
@@ -147,6 +153,7 @@ void fold_sample(T* rest, T* zeros, T* sum, const T* weight, int64_t slab_size, 
 constexpr int64_t kSampleBlock = 32;           // samples per forward work item
 constexpr int64_t kForwardBytes = 24 * 1024;   // weight rows a block reads at a time: they stay in L1
 constexpr int64_t kBackwardBytes = 256 * 1024; // per-sample numerators a backward pass reads: they stay in L2
+constexpr int64_t kSlabBytes = 512 * 1024;     // input slabs and their gradients a backward thread holds
 
 // One block of nb samples starting at b0: rest, zeros and the sum of the links (in place of y).
 template <typename T, bool Count>
@@ -332,82 +339,102 @@ void backward_kernel(const Numerators<T>& num, bool general, const T* x, const T
   const BackwardRuns<T> unrolled = K > kMaxUnrolledK ? nullptr
                                    : general          ? backward_for_k<T, true>(K)
                                                       : backward_for_k<T, false>(K);
+  // inputs whose slabs and gradients a thread holds at a time (they stay in cache)
+  const int64_t span = std::max<int64_t>(kSlabBytes / std::max<int64_t>(2 * M * O * int64_t(sizeof(T)), 1), 1);
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> t(chunk), phi(K * chunk), dphi(K * chunk), scratch(K * chunk), phi_sorted(K * chunk),
         dphi_sorted(K * chunk), gx(chunk);
     std::vector<int32_t> start(chunk), order(chunk), first(runs + 1), cursor(runs);
-    std::fill(grad_weight + begin * M * O, grad_weight + end * M * O, T(0));
-    for (int64_t b0 = 0; b0 < B; b0 += chunk) {
-      const int64_t nb = std::min(chunk, B - b0);
-      const Numerators<T> part{num.num0 + b0 * O, general ? num.num1 + b0 * O : nullptr,
-                               general ? num.gc + b0 * O : nullptr};
-      for (int64_t i = begin; i < end; ++i) {
-        const T* xi = x + i * B + b0;
-        basis_values(xi, nb, layer, nodes, weights, start.data(), t.data(), phi.data(), dphi.data(), scratch.data());
-        sort_by_start(start.data(), nb, runs, order.data(), first.data(), cursor.data());
-        for (int64_t r = 0; r < nb; ++r)
-          for (int64_t k = 0; k < K; ++k) {
-            phi_sorted[r * K + k] = phi[k * nb + order[r]];
-            dphi_sorted[r * K + k] = dphi[k * nb + order[r]];
+    const int64_t held = std::min(span, end - begin);
+    const AlignedBuffer<T> slabs(held * M * O), grad_slabs(held * M * O);
+    for (int64_t i0 = begin; i0 < end; i0 += span) {  // a span of inputs' slabs, transposed in and out
+      const int64_t i1 = std::min(i0 + span, end);
+      for (int64_t i = i0; i < i1; ++i) read_slab(weight, i, I, M, O, slabs.data() + (i - i0) * M * O);
+      std::fill(grad_slabs.data(), grad_slabs.data() + (i1 - i0) * M * O, T(0));
+      for (int64_t b0 = 0; b0 < B; b0 += chunk) {
+        const int64_t nb = std::min(chunk, B - b0);
+        const Numerators<T> part{num.num0 + b0 * O, general ? num.num1 + b0 * O : nullptr,
+                                 general ? num.gc + b0 * O : nullptr};
+        for (int64_t i = i0; i < i1; ++i) {
+          const T* xi = x + i * B + b0;
+          basis_values(xi, nb, layer, nodes, weights, start.data(), t.data(), phi.data(), dphi.data(),
+                       scratch.data());
+          sort_by_start(start.data(), nb, runs, order.data(), first.data(), cursor.data());
+          for (int64_t r = 0; r < nb; ++r)
+            for (int64_t k = 0; k < K; ++k) {
+              phi_sorted[r * K + k] = phi[k * nb + order[r]];
+              dphi_sorted[r * K + k] = dphi[k * nb + order[r]];
+            }
+          std::fill(gx.begin(), gx.begin() + nb, T(0));
+          const T* slab = slabs.data() + (i - i0) * M * O;
+          T* grad_slab = grad_slabs.data() + (i - i0) * M * O;
+          if (unrolled != nullptr)
+            unrolled(part, slab, grad_slab, order.data(), first.data(), runs, phi_sorted.data(), dphi_sorted.data(),
+                     gx.data(), O);
+          else
+            backward_runs_any(part, general, slab, grad_slab, order.data(), first.data(), runs, phi_sorted.data(),
+                              dphi_sorted.data(), gx.data(), K, O);
+          T* out = grad_x + i * B + b0;
+          const bool clamp = layer.basis.clamp;
+          for (int64_t r = 0; r < nb; ++r) {
+            const int64_t b = order[r];
+            // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
+            const bool inside = !clamp || (xi[b] >= T(-1) && xi[b] <= T(1));
+            out[b] = inside ? gx[r] * scale : T(0);
           }
-        std::fill(gx.begin(), gx.begin() + nb, T(0));
-        const T* slab = weight + i * M * O;
-        T* grad_slab = grad_weight + i * M * O;
-        if (unrolled != nullptr)
-          unrolled(part, slab, grad_slab, order.data(), first.data(), runs, phi_sorted.data(), dphi_sorted.data(),
-                   gx.data(), O);
-        else
-          backward_runs_any(part, general, slab, grad_slab, order.data(), first.data(), runs, phi_sorted.data(),
-                            dphi_sorted.data(), gx.data(), K, O);
-        T* out = grad_x + i * B + b0;
-        const bool clamp = layer.basis.clamp;
-        for (int64_t r = 0; r < nb; ++r) {
-          const int64_t b = order[r];
-          // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
-          const bool inside = !clamp || (xi[b] >= T(-1) && xi[b] <= T(1));
-          out[b] = inside ? gx[r] * scale : T(0);
         }
       }
+      for (int64_t i = i0; i < i1; ++i) write_slab(grad_slabs.data() + (i - i0) * M * O, i, I, M, O, grad_weight);
     }
+  });
+}
+
+// The whole (O, I, M) weight as (I, M, O) slabs (see the top), in parallel over inputs.
+template <typename T>
+void weight_to_slabs(const T* weight, T* slabs, int64_t I, int64_t M, int64_t O) {
+  at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) read_slab(weight, i, I, M, O, slabs + i * M * O);
   });
 }
 
 Layer checked_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& nodes, int64_t segments,
                     int64_t stride, bool linear, double alpha, bool clamp) {
-  TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "product_cpu: x must be (I, B) and weight (I, M, O)");
+  TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "product_cpu: x must be (I, B) and weight (O, I, M)");
   TORCH_CHECK(x.is_contiguous() && weight.is_contiguous(), "product_cpu: inputs must be contiguous");
   TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "product_cpu: dtype mismatch");
-  TORCH_CHECK(weight.size(0) == x.size(0), "product_cpu: weight has ", weight.size(0), " inputs, x ", x.size(0));
+  TORCH_CHECK(weight.size(1) == x.size(0), "product_cpu: weight has ", weight.size(1), " inputs, x ", x.size(0));
   TORCH_CHECK(!linear || (nodes.size(0) == 1 && segments == 1), "product_cpu: the linear basis has one weight");
-  return Layer{make_basis(nodes.size(0), segments, stride, weight.size(1), clamp), linear, 1.0 - alpha};
+  return Layer{make_basis(nodes.size(0), segments, stride, weight.size(2), clamp), linear, 1.0 - alpha};
 }
 
 }  // namespace
 
-// x: (I, B) inputs, weight: (I, M, O) (one contiguous slab per input), nodes: (K,) float64
+// x: (I, B) inputs, weight: (O, I, M) (contiguous), nodes: (K,) float64
 // -> (y (B, O), rest (B, O), zeros (B, O)), the last two for the backward
 std::vector<at::Tensor> product_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments,
                                         int64_t stride, bool linear, double alpha, bool clamp) {
   const Layer layer = checked_layer(x, weight, nodes, segments, stride, linear, alpha, clamp);
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0), M = weight.size(2);
+  auto slabs = at::empty({I, M, O}, x.options());
   auto y = at::empty({B, O}, x.options());
   auto rest = at::empty({B, O}, x.options());
   auto zeros = at::empty({B, O}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "product_forward", [&] {
     const Nodes<scalar_t> local(nodes);
-    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+    weight_to_slabs<scalar_t>(weight.data_ptr<scalar_t>(), slabs.data_ptr<scalar_t>(), I, M, O);
+    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), slabs.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
                              rest.data_ptr<scalar_t>(), zeros.data_ptr<scalar_t>(), B, I, O, layer,
                              local.nodes.data(), local.weights.data());
   });
   return {y, rest, zeros};
 }
 
-// -> (grad_x (I, B), grad_weight (I, M, O))
+// -> (grad_x (I, B), grad_weight (O, I, M), contiguous)
 std::vector<at::Tensor> product_backward(at::Tensor grad_y, at::Tensor x, at::Tensor weight, at::Tensor rest,
                                          at::Tensor zeros, at::Tensor nodes, int64_t segments, int64_t stride,
                                          bool linear, double alpha, bool clamp) {
   const Layer layer = checked_layer(x, weight, nodes, segments, stride, linear, alpha, clamp);
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(2);
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
   TORCH_CHECK(grad_y.sizes() == at::IntArrayRef({B, O}) && rest.sizes() == grad_y.sizes() &&
                   zeros.sizes() == grad_y.sizes(),
               "product_cpu: bad gradient shape");
@@ -422,7 +449,7 @@ std::vector<at::Tensor> product_backward(at::Tensor grad_y, at::Tensor x, at::Te
     gc = (grad_y * layer.c).contiguous();
   }
   auto grad_x = at::empty_like(x);
-  auto grad_weight = at::empty_like(weight);
+  auto grad_weight = at::empty(weight.sizes(), weight.options());  // contiguous (O, I, M)
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "product_backward", [&] {
     const Nodes<scalar_t> local(nodes);
     const Numerators<scalar_t> num{num0.data_ptr<scalar_t>(), general ? num1.data_ptr<scalar_t>() : nullptr,

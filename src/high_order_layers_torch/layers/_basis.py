@@ -16,13 +16,12 @@ from ..functional import (
     chebyshev_lobatto_nodes,
     chebyshev_polynomials,
     chebyshev_to_lagrange,
-    fourier_basis_harmonic,
     fourier_frequencies,
     lagrange_basis_chebyshev,
     locate_segments,
     piecewise_sizes,
 )
-from ..kernels import cpu_kernels_support, fused_fourier_values
+from ..kernels import fused_fourier_values
 
 #: A value of a :meth:`Basis.function_config`: plain python, so ``torch.load(weights_only=True)``
 #: reads a saved record back.
@@ -220,9 +219,7 @@ class FourierBasis(Basis):
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        if cpu_kernels_support(x):  # one pass, no temporaries (same values to a few ulps)
-            return None, fused_fourier_values(x, math.pi / self.length, self.n)
-        values = fourier_basis_harmonic(x, math.pi / self.length, self.n)  # (B, I, 2 n + 1)
+        values = fused_fourier_values(x, math.pi / self.length, self.n)  # (B, I, 2 n + 1)
         return None, (zero_derivative(values, x.unsqueeze(-1)) if self.n == 0 else values)
 
     def linear_coefficients(self) -> Tensor:

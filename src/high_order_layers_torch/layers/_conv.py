@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
-from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, chebyshev_polynomials, expand_channels_first
-from ..kernels import cpu_kernels_support, fused_chebyshev_expansion, fused_piecewise_expansion
+from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
+from ..kernels import fused_chebyshev_expansion, fused_piecewise_expansion
 from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
@@ -143,7 +143,7 @@ class _HighOrderConvBase(BasisLayer):
 
     def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
         """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
-        limited to ``[-1, 1]``). Piecewise polynomials on the CPU go through the fused kernel.
+        limited to ``[-1, 1]``). Piecewise polynomials go through the expansion operator.
 
         Shape:
             ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
@@ -151,7 +151,7 @@ class _HighOrderConvBase(BasisLayer):
         batch, channels, *spatial = x.shape
         positions = math.prod(spatial)  # explicit sizes: an empty batch must not make -1 ambiguous
         basis = self.basis
-        if isinstance(basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
+        if isinstance(basis, PiecewisePolynomialBasis) and basis.n > 1:  # constants: the basis module's path
             flat = x.reshape(batch, channels, positions)  # (B, C, P)
             dense = fused_piecewise_expansion(flat, basis.n, basis.segments, basis.continuous, clamp=clamp)
         else:
@@ -162,9 +162,9 @@ class _HighOrderConvBase(BasisLayer):
         return dense.view(batch, channels * basis.num_weights, *spatial)
 
     def _prepare_input_unless_fused(self, x: Tensor) -> tuple[Tensor, bool]:
-        """The input policy, or ``(x, True)`` where :meth:`expand` runs the expansion kernel and
-        applies the default clamp in the same pass (:meth:`defer_default_clamp`)."""
-        if isinstance(self.basis, PiecewisePolynomialBasis) and cpu_kernels_support(x):
+        """The input policy, or ``(x, True)`` where :meth:`expand` runs the expansion operator,
+        which applies the default clamp in the same pass (:meth:`defer_default_clamp`)."""
+        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.n > 1:
             return self.defer_default_clamp(x)
         return self.prepare_input(x), False
 
@@ -369,9 +369,7 @@ class HighOrderConvNd(_HighOrderConvBase):
         # One polynomial per link: Chebyshev polynomials of x are the expansion as they stand (no
         # scatter), and the change of basis moves onto the small weight tensor.
         coefficients = (self.weight.movedim(2, -1) @ basis.chebyshev_to_lagrange.t()).movedim(-1, 2)
-        if not cpu_kernels_support(x):
-            return chebyshev_polynomials(x, basis.n, dim=2).flatten(1, 2), coefficients, None  # (B, C * n, *S)
-        # The kernel writes T_1 .. T_{n-1} only. T_0 = 1 at every position, padding included (the
+        # The operator writes T_1 .. T_{n-1} only. T_0 = 1 at every position, padding included (the
         # input is padded before the expansion), so the constant terms of all links sum into a
         # bias and the convolution is (n - 1) / n as wide.
         batch, channels, *spatial = x.shape

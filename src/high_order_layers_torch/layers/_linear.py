@@ -27,21 +27,15 @@ from ..functional import (
     product_neuron,
     sum_neuron,
     sum_neuron_chebyshev,
-    sum_neuron_gather,
 )
 from ..kernels import (
-    basis_major_weight,
-    cpu_kernels_support,
     fused_chebyshev_expansion,
     fused_fourier_values,
     fused_linear_product,
     fused_piecewise_expansion,
     fused_piecewise_gather,
     fused_piecewise_product,
-    slab_major_weight,
     sum_contraction,
-    triton_kernels_support,
-    triton_piecewise_gather,
 )
 from ._basis import (
     Basis,
@@ -90,13 +84,14 @@ class HighOrderLinear(BasisLayer):
             before the ``out_of_range`` policy.
         contraction: ``"dense"`` (basis expansion + one GEMM, cost grows with the number of
             weights per link), ``"gather"`` (reads only the active weights, cost independent of
-            ``segments``; through the fused kernels of :mod:`high_order_layers_torch.kernels`:
-            C++ on the CPU when it builds, Triton on CUDA when installed, else ``embedding_bag``) or
-            ``"auto"`` (picks by a cost model, see
+            ``segments``; the ``piecewise_gather`` operator of
+            :mod:`high_order_layers_torch.kernels`: C++ on the CPU, Triton on CUDA, else
+            ``embedding_bag``) or ``"auto"`` (picks by a cost model, see
             :func:`~high_order_layers_torch.kernels.sum_contraction`). All give the same result
-            to round-off. Also settable later: ``layer.contraction = "gather"``. Product layers
-            on the CPU ignore it when the kernels build: their fused kernel forms each link value
-            where it is used, never the ``(B, out, in)`` tensor of all of them.
+            to round-off. Also settable later: ``layer.contraction = "gather"``. Bases whose
+            every weight is active (one polynomial, Fourier series) always contract densely.
+            Product layers ignore it: their operator forms each link value where it is used
+            (on the CPU never storing the ``(B, out, in)`` tensor of all of them).
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -152,41 +147,20 @@ class HighOrderLinear(BasisLayer):
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         self.contraction = contraction
-        self.weight = nn.Parameter(
-            self.layout_weight(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
-        )
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, basis.num_weights, **factory_kwargs))
         if check_bool("bias", bias):
             self.bias = nn.Parameter(torch.empty(out_features, **factory_kwargs))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def layout_weight(self, values: Tensor) -> Tensor:
-        """``values`` ``(out, in, M)`` stored the way this layer computes fastest: piecewise sum
-        layers with several segments and every piecewise or linear product layer keep one
-        contiguous ``(M, out)`` slab per input, the layout the fused CPU kernels read and write
-        their gradient in without copies (the shape stays ``(out, in, M)``, only the strides
-        differ); Fourier sum layers keep the ``(out, M, in)`` order, in which the weights of the
-        non-constant terms form one matrix the GEMM reads as it is; every other layer a plain
-        contiguous tensor. Refinement stores new weights through it."""
-        piecewise = isinstance(self.basis, PiecewisePolynomialBasis)
-        if self.neuron == "sum" and piecewise and self.basis.segments > 1:
-            return slab_major_weight(values)
-        if self.neuron == "sum" and isinstance(self.basis, FourierBasis):
-            return basis_major_weight(values)
-        if self.neuron == "product" and (piecewise or isinstance(self.basis, LinearBasis)):
-            return slab_major_weight(values)
-        return values.contiguous()
-
     def reset_parameters(self) -> None:
         bound = math.sqrt(3.0 / self.in_features)
         with torch.no_grad():
             shape = self.basis.linear_coefficients().to(self.weight)
-            # contiguous draws: the same seed gives the same weights whatever the storage layout
-            like = {"memory_format": torch.contiguous_format}
-            slope = torch.empty_like(self.weight[..., :1], **like).uniform_(-bound, bound)
+            slope = torch.empty_like(self.weight[..., :1]).uniform_(-bound, bound)
             self.weight.copy_(slope * shape)
-            self.weight.add_(torch.empty_like(self.weight, **like).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
+            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
             if self.bias is not None:
                 self.bias.zero_()
 
@@ -245,52 +219,56 @@ class HighOrderLinear(BasisLayer):
         return self.prepare_input(x), False
 
     def _sum_neuron(self, x: Tensor) -> Tensor:
-        """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here)."""
+        """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here). Each
+        branch calls one operator of :mod:`high_order_layers_torch.kernels`, which runs the
+        kernel registered for the weight's device or the pure-torch reference."""
         basis = self.basis
-        contraction = sum_contraction(basis.num_weights, basis.num_active, self.contraction, self.weight)
-        fourier = isinstance(basis, FourierBasis) and basis.n >= 1
-        piecewise = isinstance(basis, PiecewisePolynomialBasis)
-        if fourier and contraction == "dense" and cpu_kernels_support(self.weight):
+        x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
+        if isinstance(basis, FourierBasis) and basis.n >= 1:
             # The constant terms sum into a bias, so the GEMM has 2 n columns per input, not
-            # 2 n + 1: the harmonics as a (B, 2 n, I) block, and the weight's non-constant terms
-            # as the (O, 2 n * I) matrix its (O, M, I) storage already holds.
-            x = self.prepare_input(x.to(self.weight.dtype))
+            # 2 n + 1: the harmonics as a (B, 2 n, I) block against the matching weight columns.
+            x = apply_out_of_range(x, "clamp") if clamp else x
             harmonics = fused_fourier_values(x, math.pi / basis.length, basis.n, rows=True, constant=False)
-            weight = self.weight.transpose(1, 2)  # (O, M, I)
-            return torch.nn.functional.linear(harmonics.flatten(1), weight[:, 1:].flatten(1), weight[:, 0].sum(1))
-        if piecewise and cpu_kernels_support(self.weight):
-            x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
-            if contraction == "gather":  # the kernel evaluates the basis inside the contraction
-                return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
-            if basis.segments == 1 and basis.n >= 2:
-                # One polynomial: Chebyshev form, whose constant term becomes a bias, so the GEMM
-                # is (n - 1) / n as wide as the floor's.
-                values = fused_chebyshev_expansion(x.unsqueeze(1), basis.n, clamp=clamp)  # (B, n - 1, I)
-                return sum_neuron_chebyshev(None, values, basis.chebyshev_coefficients(self.weight))
-            # The nodal basis values as a (B, M, I) block, and one GEMM over them.
-            expansion = fused_piecewise_expansion(
-                x.unsqueeze(1), basis.n, basis.segments, basis.continuous, clamp=clamp
-            )
-            weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)  # (O, M * I), as the expansion
-            return torch.nn.functional.linear(expansion.flatten(1), weight)
-        if contraction == "gather" and piecewise and triton_kernels_support(self.weight):
-            x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
-            return triton_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
-        x = self.prepare_input(x)
-        if contraction == "dense" and piecewise:
-            # Chebyshev form: the change of basis moves onto the (small) weight tensor
-            piece, values = basis.chebyshev_values(x)
-            y = sum_neuron_chebyshev(piece, values, basis.chebyshev_coefficients(self.weight))
-            # n = 1 on one piece: y is the sum of the constants, read without x; keep x in the graph
-            return zero_derivative(y, x[:, :1]) if piece is None and basis.n == 1 else y
-        start, values = basis(x)
-        return (sum_neuron_gather if contraction == "gather" else sum_neuron)(start, values, self.weight)
+            weight = self.weight[:, :, 1:].transpose(1, 2).reshape(self.out_features, -1)  # (O, 2 n * I)
+            return torch.nn.functional.linear(harmonics.flatten(1), weight, self.weight[:, :, 0].sum(1))
+        if not isinstance(basis, PiecewisePolynomialBasis) or basis.n == 1:
+            # other bases, and piecewise constants (whose values the basis module keeps in the graph)
+            x = apply_out_of_range(x, "clamp") if clamp else x
+            return self._sum_neuron_reference(x)
+        contraction = sum_contraction(
+            basis.num_weights,
+            basis.num_active,
+            self.contraction,
+            self.weight,
+            batch=x.shape[0],
+            basis=(basis.n, basis.segments, basis.continuous),
+        )
+        if contraction == "gather":  # the basis is evaluated inside the contraction
+            return fused_piecewise_gather(x, self.weight, basis.n, basis.segments, basis.continuous, clamp=clamp)
+        if basis.segments == 1:
+            # One polynomial: Chebyshev form, whose constant term becomes a bias, so the GEMM is
+            # (n - 1) / n as wide as the floor's.
+            values = fused_chebyshev_expansion(x.unsqueeze(1), basis.n, clamp=clamp)  # (B, n - 1, I)
+            return sum_neuron_chebyshev(None, values, basis.chebyshev_coefficients(self.weight))
+        # The nodal basis values as a (B, I * M) block (the weight's own order), and one GEMM.
+        expansion = fused_piecewise_expansion(x.unsqueeze(-1), basis.n, basis.segments, basis.continuous, clamp=clamp)
+        return torch.nn.functional.linear(expansion.flatten(1), self.weight.flatten(1))
+
+    def _sum_neuron_reference(self, x: Tensor) -> Tensor:
+        """The sum neuron of any basis in pure torch, on an input the policy was applied to."""
+        start, values = self.basis(x)
+        y = sum_neuron(start, values, self.weight)
+        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.n == 1:  # y is read without x
+            return zero_derivative(y, x[:, :1])
+        return y
 
     def _product_neuron(self, x: Tensor) -> Tensor:
-        """The product neuron on the raw ``(B, I)`` input (the input policy is applied here):
-        on the CPU through the fused kernel, which never forms the ``(B, O, I)`` link values."""
+        """The product neuron on the raw ``(B, I)`` input (the input policy is applied here),
+        through the product operator, which on the CPU never forms the ``(B, O, I)`` link
+        values."""
         basis = self.basis
-        if isinstance(basis, (PiecewisePolynomialBasis, LinearBasis)) and cpu_kernels_support(self.weight):
+        piecewise = isinstance(basis, PiecewisePolynomialBasis) and basis.n > 1  # constants: the generic path
+        if piecewise or isinstance(basis, LinearBasis):
             x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
             if isinstance(basis, LinearBasis):
                 return fused_linear_product(x, self.weight, self.alpha, clamp=clamp)

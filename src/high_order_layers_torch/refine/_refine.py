@@ -213,8 +213,7 @@ def refine_(
         )
         module.basis = new_basis
         new_weight = apply_transfer(weight, transfer, dim)
-        if hasattr(module, "layout_weight"):  # the memory layout the layer computes fastest with
-            new_weight = module.layout_weight(new_weight)
+        new_weight = new_weight.contiguous()  # every parameter is contiguous (LBFGS, flattening)
         module.weight = nn.Parameter(new_weight, requires_grad=weight.requires_grad)
         report[name] = LayerRefinement(repr(old_basis), repr(new_basis), exact, error)
     return report

@@ -1,0 +1,248 @@
+"""Autograd, ``torch.func`` and gradients of gradients for the registered operators.
+
+Each accelerated computation is a pair of operators (:mod:`._ops`): a forward and its backward.
+This module joins them into one differentiable function:
+
+- the forward operator's backward formula is the backward operator;
+- the backward operator's own backward formula differentiates the pure-torch reference twice
+  (the kernels' hand-written backward passes are not themselves differentiable), so
+  ``create_graph=True`` works on every path, to any order;
+- both are ``autograd.Function`` subclasses with ``setup_context`` and a ``vmap`` rule, which is
+  what ``torch.func`` (``grad``, ``jacrev``, ``vmap``) requires: the generated autograd of
+  ``torch.library`` operators does not support ``torch.func`` in PyTorch 2.13 (pytorch#179652).
+  The same formulas are registered on the operators with ``register_autograd``, so calling an
+  operator directly (``torch.ops.high_order_layers.*``) is differentiable as well.
+
+A pair is described by a :class:`KernelPair`; :func:`differentiable` turns it into the function
+the layers call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class KernelPair:
+    """A forward operator and its backward, with their pure-torch reference.
+
+    - ``forward(*tensors, *params) -> (output, *saved)``: ``saved`` are extra tensors the kernel
+      hands to its backward (the same number on every call; empty tensors where a device's kernel
+      needs none).
+    - ``backward(grad, *tensors, *saved, *params, needs) -> (grad_0, ..., grad_{tensors-1})``:
+      ``needs[j]`` says whether tensor ``j`` wants its gradient (an empty tensor comes back where
+      it does not).
+    - ``reference(*tensors, *params) -> output`` in differentiable torch operations.
+
+    Attributes:
+        forward: the forward operator.
+        backward: the backward operator.
+        reference: the pure-torch reference of the output.
+        tensors: how many leading arguments are tensors.
+        saved: how many extra tensors the forward returns.
+        batch_leading: the first tensor and every output have a leading batch axis, and the output
+            of a sample depends on that sample only; ``vmap`` over the first tensor alone then
+            folds into that axis instead of looping.
+    """
+
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
+    reference: Callable[..., Tensor]
+    tensors: int
+    saved: int = 0
+    batch_leading: bool = True
+
+
+def _as_tuple(value: Tensor | Sequence[Tensor]) -> tuple[Tensor, ...]:
+    return (value,) if isinstance(value, Tensor) else tuple(value)
+
+
+def _slice(args: Sequence[Any], in_dims: Sequence[int | None], index: int) -> list[Any]:
+    return [arg.select(dim, index) if isinstance(dim, int) else arg for arg, dim in zip(args, in_dims, strict=True)]
+
+
+def _loop(op: Callable[..., Any], batch_size: int, in_dims: Sequence[int | None], args: Sequence[Any]) -> Any:
+    """``vmap`` by running ``op`` once per sample and stacking the results along axis 0."""
+    results = [_as_tuple(op(*_slice(args, in_dims, index))) for index in range(batch_size)]
+    stacked = tuple(torch.stack(parts) for parts in zip(*results, strict=True))
+    return stacked, (0,) * len(stacked)
+
+
+def second_order(
+    reference: Callable[..., Tensor],
+    grad: Tensor,
+    tensors: Sequence[Tensor],
+    params: Sequence[Any],
+    grad_grads: Sequence[Tensor | None],
+) -> tuple[Tensor, ...]:
+    """The backward of a backward: with ``g_j = (d reference / d tensors[j])^T grad``, the
+    gradients of ``sum_j <grad_grads[j], g_j>`` with respect to ``(grad, *tensors)``, through the
+    reference.
+
+    ``torch.func`` keeps this computation apart from the graph the tensors came from (``grad``
+    usually depends on the same weights; a plain ``autograd.grad`` would follow that history
+    and count it twice), while the results stay differentiable for the next order.
+    """
+
+    def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
+        _, pullback = torch.func.vjp(lambda *us: reference(*us, *params), *ts)
+        return pullback(g)
+
+    outputs, pullback = torch.func.vjp(first_order, grad, *tensors)
+    cotangents = tuple(
+        g if g is not None and g.shape == out.shape else torch.zeros_like(out)
+        for out, g in zip(outputs, grad_grads, strict=True)
+    )
+    return pullback(cotangents)
+
+
+#: name -> (forward overload, backward overload, reference, tensors, saved, batch_leading). A
+#: module-level table (not closures), so torch.compile resolves everything the functions read.
+_PAIRS: dict[str, tuple[Any, Any, Callable[..., Tensor], int, int, bool]] = {}
+
+
+class _Backward(torch.autograd.Function):
+    """The backward operator of pair ``name``, differentiable through the reference."""
+
+    @staticmethod
+    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        return _as_tuple(_PAIRS[name][1](*args))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        name = inputs[0]
+        count, saved = _PAIRS[name][3], _PAIRS[name][4]
+        ctx.save_for_backward(*inputs[1 : 2 + count])
+        ctx.name = name
+        ctx.params = inputs[2 + count + saved : -1]
+        ctx.num_inputs = len(inputs)
+
+    @staticmethod
+    def backward(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        grad, *tensors = ctx.saved_tensors
+        found = second_order(_PAIRS[ctx.name][2], grad, tensors, ctx.params, grad_grads)
+        return (None, *found, *([None] * (ctx.num_inputs - 1 - len(found))))
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Sequence[Any], name: str, *args: Any) -> Any:
+        return _vmap_backward(name, info, in_dims[1:], *args)
+
+
+class _Forward(torch.autograd.Function):
+    """The forward operator of pair ``name``."""
+
+    @staticmethod
+    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        return _as_tuple(_PAIRS[name][0](*args))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        _setup(ctx, inputs[0], inputs[1:], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, *unused: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        return (None, *_backward_formula(ctx, grad), *([None] * len(ctx.params)))
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Sequence[Any], name: str, *args: Any) -> Any:
+        return _vmap_forward(name, info, in_dims[1:], *args)
+
+
+def _vmap_forward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
+    """``vmap`` of the forward operator: one call on the folded batch where only the first
+    tensor is batched (and the pair allows it), else one call per sample."""
+    forward_op, batch_leading = _PAIRS[name][0], _PAIRS[name][5]
+    if batch_leading and isinstance(in_dims[0], int) and not any(isinstance(d, int) for d in in_dims[1:]):
+        first = args[0].movedim(in_dims[0], 0)
+        outer, inner = first.shape[:2]
+        outputs = _as_tuple(forward_op(first.flatten(0, 1), *args[1:]))
+        folded = tuple(out.unflatten(0, (outer, inner)) if out.numel() else out for out in outputs)
+        return folded, tuple(0 if out.numel() else None for out in outputs)
+    return _loop(forward_op, info.batch_size, in_dims, args)
+
+
+def _vmap_backward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
+    """``vmap`` of the backward operator: one call per sample (weight gradients sum over the
+    batch, so the batch cannot be folded)."""
+    return _loop(_PAIRS[name][1], info.batch_size, in_dims, args)
+
+
+def _setup(ctx: Any, name: str, inputs: Sequence[Any], output: Any) -> None:
+    output = _as_tuple(output)
+    count = _PAIRS[name][3]
+    saved = output[1:]
+    ctx.mark_non_differentiable(*saved)
+    ctx.save_for_backward(*inputs[:count], *saved)
+    ctx.name = name
+    ctx.params = tuple(inputs[count:])
+
+
+def _backward_formula(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+    """The forward operator's gradients (``ctx`` as :func:`_setup` fills it)."""
+    count = _PAIRS[ctx.name][3]
+    needs = list(ctx.needs_input_grad[-len(ctx.params) - count :][:count])
+    args = (grad.contiguous(), *ctx.saved_tensors, *ctx.params, needs)
+    # create_graph=True: the backward must be differentiable itself. Otherwise, and while
+    # torch.compile traces (it cannot yet trace a Function nested in a backward: higher
+    # derivatives of compiled code are not supported), the operator is called directly.
+    differentiable = torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    grads = _Backward.apply(ctx.name, *args) if differentiable else _as_tuple(_PAIRS[ctx.name][1](*args))
+    return tuple(g if need else None for g, need in zip(grads, needs, strict=True))
+
+
+def _as_operator_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``vmap`` rule for an operator: like the Functions' rules, but an operator with one output
+    returns it bare, not as a 1-tuple."""
+
+    def operator_rule(info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
+        outputs, dims = rule(info, in_dims, *args)
+        return (outputs[0], dims[0]) if len(outputs) == 1 else (outputs, dims)
+
+    return operator_rule
+
+
+def differentiable(pair: KernelPair, namespace: str, name: str) -> Callable[..., Tensor]:
+    """The differentiable function ``f(*tensors, *params) -> output`` of ``pair``, whose
+    operators are ``torch.ops.<namespace>.<name>`` and ``<name>_backward``; also registers the
+    same formulas as the operators' autograd."""
+    operators = getattr(torch.ops, namespace)
+    _PAIRS[name] = (
+        getattr(operators, name).default,
+        getattr(operators, f"{name}_backward").default,
+        pair.reference,
+        pair.tensors,
+        pair.saved,
+        pair.batch_leading,
+    )
+
+    def setup_for_operator(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _setup(ctx, name, inputs, output)
+
+    def backward_for_operator(ctx: Any, grad: Tensor, *unused: Tensor | None) -> tuple[Tensor | None, ...]:
+        return (*_backward_formula(ctx, grad), *([None] * len(ctx.params)))
+
+    def setup_backward_for_operator(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _Backward.setup_context(ctx, (name, *inputs), output)
+
+    def second_order_for_operator(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:
+        return _Backward.backward(ctx, *grad_grads)[1:]
+
+    pair.forward.register_autograd(backward_for_operator, setup_context=setup_for_operator)
+    pair.backward.register_autograd(second_order_for_operator, setup_context=setup_backward_for_operator)
+    torch.library.register_vmap(pair.forward, _as_operator_rule(functools.partial(_vmap_forward, name)))
+    torch.library.register_vmap(pair.backward, _as_operator_rule(functools.partial(_vmap_backward, name)))
+
+    def apply(*args: Any) -> Tensor:
+        if torch.is_grad_enabled() and any(isinstance(arg, Tensor) and arg.requires_grad for arg in args):
+            return _Forward.apply(name, *args)[0]
+        # No gradient wanted: the operator alone (which torch.compile also traces more simply)
+        return _as_tuple(_PAIRS[name][0](*args))[0]
+
+    apply.__name__ = name
+    return apply

@@ -1,0 +1,133 @@
+"""The accelerated computations as the layers call them: differentiable functions over the
+operators of :mod:`._ops`, with the argument conventions of the layers.
+
+Each runs the operator where a kernel is registered for its tensors' device (C++ on the CPU,
+Triton on CUDA for the gather), else the pure-torch reference as plain torch operations, which
+``torch.compile`` can fuse with its neighbours (an opaque operator would hide them). The gather
+goes through its operator everywhere: its reference (``embedding_bag``) has no second derivative,
+the operator's autograd does. Either way the result is the same to round-off and
+``torch.compile``, ``torch.func`` and ``create_graph=True`` work.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ..functional import chebyshev_expansion, piecewise_expansion
+from . import _ops
+from ._policy import has_kernel
+
+
+def fused_piecewise_gather(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False
+) -> Tensor:
+    """The sum neuron of piecewise Lagrange links, reading only the ``n`` active weights of
+    each link: ``y[b, o] = sum_i f_oi(x[b, i])``. With ``clamp`` the inputs are first limited to
+    ``[-1, 1]``.
+
+    Equal to :func:`~high_order_layers_torch.functional.sum_neuron` on
+    :func:`~high_order_layers_torch.functional.piecewise_values` of ``x``; the cost is
+    ``B * I * n * O`` whatever ``segments`` is.
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
+    """
+    return _ops.piecewise_gather(x.to(weight.dtype), weight, n, segments, continuous, clamp)
+
+
+#: The gather on CUDA tensors: the same operator, whose CUDA kernel is Triton's.
+triton_piecewise_gather = fused_piecewise_gather
+
+
+def fused_piecewise_product(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, alpha: float = 1.0, *, clamp: bool = False
+) -> Tensor:
+    """The product neuron of piecewise Lagrange links,
+    ``y[b, o] = -1 + prod_i (1 + f_oi(x_bi)) - (1 - alpha) * sum_i f_oi(x_bi)``; the CPU kernel
+    forms each link value where it is used, never the ``(B, O, I)`` tensor of all of them. With
+    ``clamp`` the inputs are first limited to ``[-1, 1]``.
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
+    """
+    return _product(x.to(weight.dtype), weight, n, segments, continuous, False, float(alpha), clamp)
+
+
+def fused_linear_product(x: Tensor, weight: Tensor, alpha: float = 1.0, *, clamp: bool = False) -> Tensor:
+    """:func:`fused_piecewise_product` for the linear links ``f_oi(x) = weight[o, i, 0] * x``
+    (the :class:`~high_order_layers_torch.layers.Product` layer).
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, 1)``. Output: ``(B, O)``.
+    """
+    return _product(x.to(weight.dtype), weight, 1, 1, True, True, float(alpha), clamp)
+
+
+def _product(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
+) -> Tensor:
+    if has_kernel("piecewise_product", weight.device.type, weight.dtype):
+        return _ops.piecewise_product(x, weight, n, segments, continuous, linear, alpha, clamp)
+    return _ops.product_reference(x, weight, n, segments, continuous, linear, alpha, clamp)
+
+
+def product_neuron_twin(
+    x: Tensor, weight: Tensor, basis: tuple[int, int, bool] | None, alpha: float, *, clamp: bool = False
+) -> Tensor:
+    """The product neuron in pure torch (the reference of :func:`fused_piecewise_product`, and of
+    :func:`fused_linear_product` with ``basis = None``).
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
+    """
+    n, segments, continuous = basis if basis is not None else (1, 1, True)
+    return _ops.product_reference(x, weight, n, segments, continuous, basis is None, float(alpha), clamp)
+
+
+def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool, *, clamp: bool = False) -> Tensor:
+    """:func:`~high_order_layers_torch.functional.piecewise_expansion`: the dense channels-first
+    expansion, whose CPU kernel writes it in one pass and reads only the active entries of its
+    gradient.
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * M, P)``.
+    """
+    if has_kernel("piecewise_expansion", x.device.type, x.dtype):
+        return _ops.piecewise_expansion(x, n, segments, continuous, clamp)
+    return piecewise_expansion(x, n, segments, continuous, clamp=clamp)
+
+
+def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
+    """:func:`~high_order_layers_torch.functional.chebyshev_expansion`: ``T_1 .. T_{n-1}`` of
+    every channel (``n >= 2``).
+
+    Shape:
+        x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
+    """
+    if has_kernel("chebyshev_expansion", x.device.type, x.dtype):
+        return _ops.chebyshev_expansion(x, n, clamp)
+    return chebyshev_expansion(x, n, clamp=clamp)
+
+
+def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = False, constant: bool = True) -> Tensor:
+    """:func:`~high_order_layers_torch.functional.fourier_basis_harmonic` in one pass: ``cos`` and
+    ``sin`` of the fundamental, then the harmonics by recurrence, written into the result.
+
+    Args:
+        rows: lay the values of a ``(B, I)`` input out as ``(B, W, I)`` (value ``j`` of input ``i``
+            at ``[:, j, i]``), the layout of a GEMM over basis function, then input.
+        constant: include the leading ``1`` (``W = 2 n + 1``); without it ``W = 2 n`` (``n >= 1``).
+
+    Shape:
+        x: any shape ``(*)``, or ``(B, I)`` with ``rows``. Output: ``(*, W)``, or ``(B, W, I)``.
+
+    Raises:
+        ValueError: ``rows`` with an input that is not 2-d, or ``constant=False`` with ``n = 0``.
+    """
+    if rows and x.dim() != 2:
+        raise ValueError(f"rows=True takes a (B, I) input, got shape {tuple(x.shape)}")
+    if not constant and n < 1:
+        raise ValueError(f"constant=False needs n >= 1, got n={n}")
+    if has_kernel("fourier_values", x.device.type, x.dtype):
+        return _ops.fourier_values(x * fundamental, n, rows, constant)
+    return _ops.fourier_values_reference(x * fundamental, n, rows, constant)

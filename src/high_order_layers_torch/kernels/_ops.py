@@ -1,0 +1,484 @@
+"""The accelerated computations as PyTorch operators, in the ``high_order_layers`` namespace.
+
+Each computation is a forward operator and a backward operator made with ``torch.library``:
+
+- the function body is the **pure-torch reference**, the implementation on every device without
+  a kernel (and the oracle the kernels are tested against);
+- ``register_kernel("cpu")`` runs the C++ kernels (``*.cpp``), ``register_kernel("cuda")`` the
+  Triton kernels where there are any; either falls back to the reference where
+  :mod:`._policy` says its kernel does not take the tensors (switched off, not buildable, a
+  dtype it has no code for);
+- ``register_fake`` states the shapes, so ``torch.compile`` (``fullgraph=True`` included) keeps
+  the kernels as single nodes of its graph;
+- :mod:`._autograd` joins each pair into one differentiable function (``torch.func`` and higher
+  derivatives included).
+
+Adding a device or a kernel is one ``register_kernel`` in this file. The operators
+(``torch.ops.high_order_layers.piecewise_gather`` and the others) can be called directly; the
+functions at the bottom of this file are the differentiable entry points the layers use.
+
+Shapes, with ``B`` samples, ``I`` inputs, ``O`` outputs, ``M`` weights per link and ``C``
+channels at ``P`` positions:
+
+- ``piecewise_gather``: ``x (B, I)``, ``weight (O, I, M)`` -> ``(B, O)``, the sum neuron of
+  piecewise Lagrange links reading only the active weights;
+- ``piecewise_product``: the same shapes, the product neuron (``linear``: links ``w x``);
+- ``piecewise_expansion``: ``x (B, C, P)`` -> ``(B, C * M, P)``;
+- ``chebyshev_expansion``: ``x (B, C, P)`` -> ``(B, C * (n - 1), P)``, ``T_1 .. T_{n-1}``;
+- ``fourier_values``: ``angle (*)`` -> ``(*, W)``, or ``(B, I)`` -> ``(B, W, I)`` with ``rows``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..functional import chebyshev_expansion as chebyshev_expansion_reference_fn
+from ..functional import (
+    chebyshev_lobatto_nodes,
+    fourier_basis_harmonic,
+    link_values_gather,
+    piecewise_sizes,
+    piecewise_values,
+    product_neuron,
+    sum_neuron,
+    sum_neuron_gather,
+)
+from ..functional import piecewise_expansion as piecewise_expansion_reference_fn
+from . import _policy, _references
+from ._autograd import KernelPair, differentiable
+
+NAMESPACE = "high_order_layers"
+
+
+@functools.cache
+def local_nodes(n: int) -> Tensor:
+    """The ``n`` CGL nodes of a piece, in float64, as the kernels take them."""
+    return chebyshev_lobatto_nodes(n, dtype=torch.float64)
+
+
+def _no_tensor(like: Tensor) -> Tensor:
+    """The empty tensor an operator returns in place of a gradient nobody wants."""
+    return like.new_empty(0)
+
+
+def _wanted(grads: Sequence[Tensor], tensors: Sequence[Tensor], needs: Sequence[bool]) -> tuple[Tensor, ...]:
+    return tuple(g.contiguous() if need else _no_tensor(t) for g, t, need in zip(grads, tensors, needs, strict=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# piecewise_gather: the sum neuron of piecewise Lagrange links
+
+
+def _gather_reference(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    """Twice differentiable (the dense expansion and one GEMM)."""
+    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
+    return sum_neuron(start, values, weight)
+
+
+def _gather_lean(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    """Once differentiable, reading only the active weights (``embedding_bag``)."""
+    start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)
+    return sum_neuron_gather(start, values, weight)
+
+
+def _piecewise_gather_default(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool
+) -> tuple[Tensor, Tensor]:
+    """``(y (B, O), pieces)``: ``pieces`` is what the device's backward reuses (empty here)."""
+    return _gather_lean(x, weight, n, segments, continuous, clamp), _no_tensor(x).int()
+
+
+piecewise_gather_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_gather", _piecewise_gather_default, mutates_args=()
+)
+
+
+@piecewise_gather_op.register_fake
+def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
+    kernels = _policy.triton_kernels_for(weight)
+    pieces = x.new_empty(x.shape[1], x.shape[0], dtype=torch.int32) if kernels is not None else x.new_empty(0).int()
+    return x.new_empty(x.shape[0], weight.shape[0]), pieces
+
+
+def _piecewise_gather_backward_default(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    pieces: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    needs: list[bool],
+) -> tuple[Tensor, Tensor]:
+    grads = _references.gather_backward(grad, x, weight, n, segments, continuous, clamp)
+    return _wanted(grads, (x, weight), needs)
+
+
+piecewise_gather_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_gather_backward", _piecewise_gather_backward_default, mutates_args=()
+)
+
+
+@piecewise_gather_backward_op.register_fake
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
+
+
+@piecewise_gather_op.register_kernel("cpu")
+def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None:
+        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)  # type: ignore[attr-defined]
+    stride, _ = piecewise_sizes(n, segments, continuous)
+    y = kernels.gather_forward(x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp)
+    return y, _no_tensor(x).int()
+
+
+@piecewise_gather_backward_op.register_kernel("cpu")
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None:
+        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+    stride, _ = piecewise_sizes(n, segments, continuous)
+    grad_x, grad_weight = kernels.gather_backward(
+        grad.contiguous(), x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp, needs[0]
+    )
+    return _wanted((grad_x.t(), grad_weight), (x, weight), needs)
+
+
+@piecewise_gather_op.register_kernel("cuda")
+def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
+    if _policy.triton_kernels_for(weight) is None:
+        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)  # type: ignore[attr-defined]
+    from ._gather_triton import triton_gather_forward
+
+    return triton_gather_forward(x, weight, n, segments, continuous, clamp)
+
+
+@piecewise_gather_backward_op.register_kernel("cuda")
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+    if pieces.numel() == 0 or _policy.triton_kernels_for(weight) is None:
+        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+    from ._gather_triton import triton_gather_backward
+
+    grad_x, grad_weight = triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
+    return _wanted((grad_x, grad_weight), (x, weight), needs)
+
+
+# ----------------------------------------------------------------------------------------------
+# piecewise_product: the product neuron of piecewise Lagrange (or linear) links
+
+
+def product_reference(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
+) -> Tensor:
+    if linear:
+        start, values = None, (x.clamp(-1, 1) if clamp else x).unsqueeze(-1)  # (B, I, 1)
+    else:
+        start, values = piecewise_values(x, n, segments, continuous, clamp=clamp)  # (B, I), (B, I, n)
+    return product_neuron(link_values_gather(start, values, weight), alpha)
+
+
+def _piecewise_product_default(
+    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(y (B, O), rest, zeros)``: ``rest`` and ``zeros`` (``(B, O)`` from the CPU kernel,
+    empty here) are what its backward reuses."""
+    y = product_reference(x, weight, n, segments, continuous, linear, alpha, clamp)
+    return y, _no_tensor(y), _no_tensor(y)
+
+
+piecewise_product_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_product", _piecewise_product_default, mutates_args=()
+)
+
+
+@piecewise_product_op.register_fake
+def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore[no-untyped-def]
+    y = x.new_empty(x.shape[0], weight.shape[0])
+    if _policy.cpu_kernels_for(weight) is not None:
+        return y, torch.empty_like(y), torch.empty_like(y)
+    return y, _no_tensor(y), _no_tensor(y)
+
+
+def _piecewise_product_backward_default(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    rest: Tensor,
+    zeros: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    linear: bool,
+    alpha: float,
+    clamp: bool,
+    needs: list[bool],
+) -> tuple[Tensor, Tensor]:
+    grads = _references.product_backward(grad, x, weight, n, segments, continuous, linear, alpha, clamp)
+    return _wanted(grads, (x, weight), needs)
+
+
+piecewise_product_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_product_backward", _piecewise_product_backward_default, mutates_args=()
+)
+
+
+@piecewise_product_backward_op.register_fake
+def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):  # type: ignore[no-untyped-def]
+    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
+
+
+def _product_kernel_basis(n: int, segments: int, continuous: bool, linear: bool) -> tuple[Tensor, int, int]:
+    """``(nodes, segments, stride)`` as the product kernel takes them."""
+    if linear:
+        return local_nodes(1), 1, 0
+    stride, _ = piecewise_sizes(n, segments, continuous)
+    return local_nodes(n), segments, stride
+
+
+@piecewise_product_op.register_kernel("cpu")
+def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None or weight.shape[0] == 0:  # the kernel splits its work by outputs
+        return _piecewise_product_default(x, weight, n, segments, continuous, linear, alpha, clamp)  # type: ignore[attr-defined]
+    nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
+    y, rest, zeros = kernels.product_forward(
+        x.t().contiguous(), weight.contiguous(), nodes, pieces, stride, linear, alpha, clamp
+    )
+    return y, rest, zeros
+
+
+@piecewise_product_backward_op.register_kernel("cpu")
+def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None or rest.numel() == 0:
+        return _piecewise_product_backward_default(  # type: ignore[attr-defined]
+            grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs
+        )
+    nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
+    grad_x, grad_weight = kernels.product_backward(
+        grad.contiguous(), x.t().contiguous(), weight.contiguous(), rest, zeros, nodes, pieces, stride, linear, alpha,
+        clamp,
+    )  # fmt: skip
+    return _wanted((grad_x.t(), grad_weight), (x, weight), needs)
+
+
+# ----------------------------------------------------------------------------------------------
+# piecewise_expansion: the dense channels-first expansion of the convolutions
+
+
+def _piecewise_expansion_default(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
+
+
+piecewise_expansion_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_expansion", _piecewise_expansion_default, mutates_args=()
+)
+
+
+@piecewise_expansion_op.register_fake
+def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    _, num_weights = piecewise_sizes(n, segments, continuous)
+    return x.new_empty(x.shape[0], x.shape[1] * num_weights, x.shape[2])
+
+
+def _piecewise_expansion_backward_default(
+    grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: list[bool]
+) -> Tensor:
+    return _references.expansion_backward(grad, x, n, segments, continuous, clamp).contiguous()
+
+
+piecewise_expansion_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_expansion_backward", _piecewise_expansion_backward_default, mutates_args=()
+)
+
+
+@piecewise_expansion_backward_op.register_fake
+def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+    return torch.empty_like(x)
+
+
+def piecewise_expansion_reference(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
+
+
+@piecewise_expansion_op.register_kernel("cpu")
+def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    kernels = _policy.cpu_kernels_for(x)
+    if kernels is None:
+        return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
+    stride, num_weights = piecewise_sizes(n, segments, continuous)
+    return kernels.expand_forward(x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp)
+
+
+@piecewise_expansion_backward_op.register_kernel("cpu")
+def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(x)
+    if kernels is None:
+        return _piecewise_expansion_backward_default(grad, x, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+    stride, num_weights = piecewise_sizes(n, segments, continuous)
+    return kernels.expand_backward(
+        grad.contiguous(), x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# chebyshev_expansion: T_1 .. T_{n-1}, channels first
+
+
+def _chebyshev_expansion_default(x: Tensor, n: int, clamp: bool) -> Tensor:
+    return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
+
+
+chebyshev_expansion_op = torch.library.custom_op(
+    f"{NAMESPACE}::chebyshev_expansion", _chebyshev_expansion_default, mutates_args=()
+)
+
+
+@chebyshev_expansion_op.register_fake
+def _(x: Tensor, n: int, clamp: bool) -> Tensor:
+    return x.new_empty(x.shape[0], x.shape[1] * (n - 1), x.shape[2])
+
+
+def chebyshev_expansion_reference(x: Tensor, n: int, clamp: bool) -> Tensor:
+    return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
+
+
+def _chebyshev_expansion_backward_default(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: list[bool]) -> Tensor:
+    return _references.chebyshev_backward(grad, x, n, clamp).contiguous()
+
+
+chebyshev_expansion_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::chebyshev_expansion_backward", _chebyshev_expansion_backward_default, mutates_args=()
+)
+
+
+@chebyshev_expansion_backward_op.register_fake
+def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
+    return torch.empty_like(x)
+
+
+@chebyshev_expansion_op.register_kernel("cpu")
+def _(x: Tensor, n: int, clamp: bool) -> Tensor:
+    kernels = _policy.cpu_kernels_for(x)
+    if kernels is None or n < 2:
+        return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
+    return kernels.chebyshev_forward(x.contiguous(), n, clamp)
+
+
+@chebyshev_expansion_backward_op.register_kernel("cpu")
+def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(x)
+    if kernels is None or n < 2:
+        return _chebyshev_expansion_backward_default(grad, x, n, clamp, needs)  # type: ignore[attr-defined]
+    return kernels.chebyshev_backward(grad.contiguous(), x.contiguous(), n, clamp)
+
+
+# ----------------------------------------------------------------------------------------------
+# fourier_values: 1, cos(k a), sin(k a) for k = 1..n
+
+
+def fourier_values_reference(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+    values = fourier_basis_harmonic(angle, 1.0, n)
+    if not constant:
+        values = values[..., 1:]
+    return values.movedim(-1, 1) if rows else values
+
+
+def _fourier_values_default(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+    return fourier_values_reference(angle, n, rows, constant).contiguous()
+
+
+fourier_values_op = torch.library.custom_op(f"{NAMESPACE}::fourier_values", _fourier_values_default, mutates_args=())
+
+
+@fourier_values_op.register_fake
+def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+    width = 2 * n + (1 if constant else 0)
+    if rows:
+        return angle.new_empty(angle.shape[0], width, *angle.shape[1:])
+    return angle.new_empty(*angle.shape, width)
+
+
+def _fourier_values_backward_default(
+    grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool, needs: list[bool]
+) -> Tensor:
+    return _references.fourier_backward(grad, angle, n, rows, constant).contiguous()
+
+
+fourier_values_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::fourier_values_backward", _fourier_values_backward_default, mutates_args=()
+)
+
+
+@fourier_values_backward_op.register_fake
+def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
+    return torch.empty_like(angle)
+
+
+@fourier_values_op.register_kernel("cpu")
+def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+    kernels = _policy.cpu_kernels_for(angle)
+    if kernels is None:
+        return fourier_values_reference(angle, n, rows, constant).contiguous()
+    angle = angle.contiguous()
+    return kernels.fourier_forward(angle.cos(), angle.sin(), n, rows, constant)
+
+
+@fourier_values_backward_op.register_kernel("cpu")
+def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(angle)
+    if kernels is None:
+        return _fourier_values_backward_default(grad, angle, n, rows, constant, needs)  # type: ignore[attr-defined]
+    angle = angle.contiguous()
+    return kernels.fourier_backward(grad.contiguous(), angle.cos(), angle.sin(), n, rows, constant)
+
+
+# ----------------------------------------------------------------------------------------------
+# The differentiable entry points
+
+piecewise_gather = differentiable(
+    KernelPair(piecewise_gather_op, piecewise_gather_backward_op, _gather_reference, tensors=2, saved=1),
+    NAMESPACE,
+    "piecewise_gather",
+)
+piecewise_product = differentiable(
+    KernelPair(piecewise_product_op, piecewise_product_backward_op, product_reference, tensors=2, saved=2),
+    NAMESPACE,
+    "piecewise_product",
+)
+piecewise_expansion = differentiable(
+    KernelPair(piecewise_expansion_op, piecewise_expansion_backward_op, piecewise_expansion_reference, tensors=1),
+    NAMESPACE,
+    "piecewise_expansion",
+)
+chebyshev_expansion = differentiable(
+    KernelPair(chebyshev_expansion_op, chebyshev_expansion_backward_op, chebyshev_expansion_reference, tensors=1),
+    NAMESPACE,
+    "chebyshev_expansion",
+)
+fourier_values = differentiable(
+    KernelPair(fourier_values_op, fourier_values_backward_op, fourier_values_reference, tensors=1),
+    NAMESPACE,
+    "fourier_values",
+)
+
+#: Every operator of the namespace, forward then backward, for tests and ``opcheck``.
+OPERATORS = (
+    piecewise_gather_op,
+    piecewise_gather_backward_op,
+    piecewise_product_op,
+    piecewise_product_backward_op,
+    piecewise_expansion_op,
+    piecewise_expansion_backward_op,
+    chebyshev_expansion_op,
+    chebyshev_expansion_backward_op,
+    fourier_values_op,
+    fourier_values_backward_op,
+)
