@@ -39,12 +39,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 # In order of what matters most, so that a run cut short still brings the most important results.
 step tests "${TESTS_S:-120}" "$python" -m pytest -q -p no:cacheprovider \
     tests/test_triton_kernel.py tests/test_cuda_layers.py -k "not compile_to_gpu_machine_code"
-step bench_fc "${FC_S:-75}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --repeats 30 --out "$out/bench_fc.md"
+step bench_fc "${FC_S:-75}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --no-compile --repeats 30 \
+    --out "$out/bench_fc.md"
 step bench_gpu "${GPU_S:-150}" "$python" -m benchmarks.bench_gpu --sections sweep,train --out "$out/bench_gpu.md"
-step bench_conv "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --out "$out/bench_conv.md"
+step bench_conv "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --no-compile --out "$out/bench_conv.md"
 step bench_fc_bf16 "${FC_S:-75}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --repeats 30 --autocast bf16 \
-    --out "$out/bench_fc_bf16.md"
-step bench_conv_bf16 "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --autocast bf16 \
+    --no-compile --out "$out/bench_fc_bf16.md"
+step bench_conv_bf16 "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --autocast bf16 --no-compile \
     --out "$out/bench_conv_bf16.md"
+# compiled / eager for every FC row: one Inductor compile per case, so last and with its own limit
+step bench_fc_compiled "${COMPILED_S:-300}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --repeats 10 \
+    --out "$out/bench_fc_compiled.md"
 step bench_tiles "${TILES_S:-60}" "$python" -m benchmarks.bench_gpu --sections tiles --out "$out/bench_tiles.md"
 exit $status
