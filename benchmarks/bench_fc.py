@@ -124,7 +124,7 @@ def main_cases() -> list[dict]:
     for kind in ("continuous", "discontinuous"):
         for segments in (1, 2, 4, 16, 64):
             cases.append({"kind": kind, "segments": segments})
-    for segments in (16, 64):
+    for segments in (2, 4, 16, 64):
         for contraction in ("dense", "gather"):
             cases.append({"kind": "continuous", "segments": segments, "contraction": contraction})
     cases += [{"kind": "polynomial"}, {"kind": "fourier"}]
@@ -277,6 +277,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def auto_lines(rows: list[dict]) -> list[str]:
+    """How ``contraction="auto"`` compares with the better of dense and gather, per segment count
+    that has both rows (forward+backward, each as its ratio to the floor timed alternately with it,
+    which cancels most of the machine's drift; 1.00 means auto took the faster one)."""
+    times = {r["case"]: r["ratios"][1] for r in rows}
+    lines = []
+    for segments in (2, 4, 16, 64):
+        auto = times.get(f"continuous segments={segments}")
+        dense, gather = (times.get(f"continuous segments={segments} {name}") for name in ("dense", "gather"))
+        if auto is not None and dense is not None and gather is not None:
+            best = "dense" if dense < gather else "gather"
+            lines.append(
+                f"continuous segments={segments}: auto / better of dense and gather ({best}) "
+                f"{auto / min(dense, gather):.2f}"
+            )
+    return lines
+
+
 def segment_cost_line(rows: list[dict]) -> str:
     """How much more a continuous layer with 64 segments costs than one with a single segment."""
     times = {r["case"]: r for r in rows}
@@ -326,6 +344,7 @@ def main() -> None:
         "",
         table(rows),
     ]
+    report += ["", *auto_lines(rows)]
     if DEVICE.type == "cuda":
         report += ["", segment_cost_line(rows)]
     if not (args.quick or args.no_sweep):

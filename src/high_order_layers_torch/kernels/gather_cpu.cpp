@@ -9,12 +9,13 @@
 // layers' contiguous (O, I, M) weight W. The pieces and Lagrange values of an input are computed
 // where they are used, and only the K active weight rows of each link are read, so the cost is
 // B * I * K * O whatever the number of segments and no (B, I, K) temporary is stored. Work is
-// split over inputs: a thread first transposes one input's weights W[:, i, :] into its own
-// contiguous (M x O) slab (read_slab, in cache-sized tiles), which then stays in cache while the
-// whole batch uses it, and accumulates into its own copy of y (forward). The backward sums the
-// input's weight gradient into a thread-local (M x O) slab in the same way and writes it
-// transposed into grad_W[:, i, :] (write_slab), so every thread writes only its own inputs'
-// gradients and no two threads write the same memory.
+// split over inputs, each thread taking a contiguous range of them: a thread first transposes the
+// weights of a block of consecutive inputs, W[:, i0:i1, :] (one contiguous run per output row),
+// into its own contiguous (M x O) slabs (read_slabs, in cache-sized tiles), which then stay in
+// cache while the whole batch uses them, and accumulates into its own copy of y (forward). The
+// backward sums the block's weight gradients into thread-local (M x O) slabs in the same way and
+// writes them transposed into grad_W[:, i0:i1, :] (write_slabs), so every thread writes only its
+// own inputs' gradients and no two threads write the same memory.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -185,6 +186,12 @@ void backward_input_any(const T* grad_out, const T* slab, T* grad_slab, const in
   }
 }
 
+// Bytes of slabs a thread transposes at once: consecutive inputs' weights are one contiguous run
+// per output row of W, so a block of them reads (and the backward writes) long runs. The forward
+// keeps the block's slabs and its (B, O) accumulator in L2; the backward two buffers (the weights
+// and their gradient) of half the size each, beside the (B, O) output gradient.
+constexpr int64_t kSlabBytes = 512 * 1024;
+
 template <typename T>
 void forward_kernel(const T* x, const T* weight, T* partial, int64_t B, int64_t I, int64_t O, const Basis& basis,
                     const T* nodes, const T* weights) {
@@ -192,14 +199,18 @@ void forward_kernel(const T* x, const T* weight, T* partial, int64_t B, int64_t 
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     T* y = partial + at::get_thread_num() * B * O;
     std::vector<T> t(B), phi(K * B), scratch(K * B);
-    const AlignedBuffer<T> local_slab(M * O);
+    const int64_t block = std::min(end - begin, slab_block(M, O, sizeof(T), kSlabBytes));
+    const AlignedBuffer<T> local_slabs(block * M * O);
     std::vector<int32_t> start(B);
-    for (int64_t i = begin; i < end; ++i) {
-      const T* slab = local_slab.data();
-      read_slab(weight, i, I, M, O, local_slab.data());
-      locate_row(x + i * B, B, basis, start.data(), t.data());
-      lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
-      for (int64_t b = 0; b < B; ++b) accumulate_link(y + b * O, slab + start[b] * O, phi.data() + b, B, K, O);
+    for (int64_t i0 = begin; i0 < end; i0 += block) {
+      const int64_t n = std::min(block, end - i0);
+      read_slabs(weight, i0, n, I, M, O, local_slabs.data());
+      for (int64_t i = i0; i < i0 + n; ++i) {
+        const T* slab = local_slabs.data() + (i - i0) * M * O;
+        locate_row(x + i * B, B, basis, start.data(), t.data());
+        lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
+        for (int64_t b = 0; b < B; ++b) accumulate_link(y + b * O, slab + start[b] * O, phi.data() + b, B, K, O);
+      }
     }
   });
 }
@@ -231,36 +242,40 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
   const T scale = T(basis.segments);  // d t / d x
   at::parallel_for(0, I, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> t(B), phi(K * B), dphi(K * B), scratch(K * B);
-    const AlignedBuffer<T> local_slab(M * O), local_grad(M * O);
+    const int64_t block = std::min(end - begin, slab_block(M, O, sizeof(T), kSlabBytes / 2));
+    const AlignedBuffer<T> local_slabs(block * M * O), local_grads(block * M * O);
     std::vector<int32_t> start(B), order(B), first(M + 2), cursor(M + 1);
     const int64_t runs = M - K + 1;
-    for (int64_t i = begin; i < end; ++i) {
-      const T* xi = x + i * B;
-      const T* slab = local_slab.data();
-      T* grad_slab = local_grad.data();
-      read_slab(weight, i, I, M, O, local_slab.data());
-      std::fill(grad_slab, grad_slab + M * O, T(0));
-      locate_row(xi, B, basis, start.data(), t.data());
-      lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
-      if (grad_x != nullptr) lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
-      T* gx = grad_x == nullptr ? nullptr : grad_x + i * B;
-      if (K > kMaxUnrolledK) {
-        backward_input_any(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, K);
-      } else {
-        sort_by_start(start.data(), B, runs, order.data(), first.data(), cursor.data());
-        const auto input = backward_for_k<T>(K);
-        input(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, order.data(),
-              first.data(), runs, scratch.data());
-      }
-      write_slab(grad_slab, i, I, M, O, grad_weight);
-      if (gx == nullptr) continue;
-      const bool clamp = basis.clamp;
+    for (int64_t i0 = begin; i0 < end; i0 += block) {
+      const int64_t n = std::min(block, end - i0);
+      read_slabs(weight, i0, n, I, M, O, local_slabs.data());
+      std::fill(local_grads.data(), local_grads.data() + n * M * O, T(0));
+      for (int64_t i = i0; i < i0 + n; ++i) {
+        const T* xi = x + i * B;
+        const T* slab = local_slabs.data() + (i - i0) * M * O;
+        T* grad_slab = local_grads.data() + (i - i0) * M * O;
+        locate_row(xi, B, basis, start.data(), t.data());
+        lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
+        if (grad_x != nullptr) lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
+        T* gx = grad_x == nullptr ? nullptr : grad_x + i * B;
+        if (K > kMaxUnrolledK) {
+          backward_input_any(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, K);
+        } else {
+          sort_by_start(start.data(), B, runs, order.data(), first.data(), cursor.data());
+          const auto input = backward_for_k<T>(K);
+          input(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, order.data(),
+                first.data(), runs, scratch.data());
+        }
+        if (gx == nullptr) continue;
+        const bool clamp = basis.clamp;
 #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) {
-        // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
-        const bool inside = !clamp || (xi[b] >= T(-1) && xi[b] <= T(1));
-        gx[b] = inside ? gx[b] * scale : T(0);
+        for (int64_t b = 0; b < B; ++b) {
+          // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
+          const bool inside = !clamp || (xi[b] >= T(-1) && xi[b] <= T(1));
+          gx[b] = inside ? gx[b] * scale : T(0);
+        }
       }
+      write_slabs(local_grads.data(), i0, n, I, M, O, grad_weight);
     }
   });
 }

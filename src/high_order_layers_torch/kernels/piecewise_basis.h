@@ -174,12 +174,23 @@ inline void Tile<double>::transpose(const double* __restrict src, int64_t ld_src
 #endif
 
 // dst[c * ld_dst + r] = src[r * ld_src + c] for r < rows, c < cols, in square tiles (vector
-// registers where the build has AVX), a band of rows at a time, so every row is read (or written)
-// as one sequential stream and every cache line touched is used whole.
+// registers where the build has AVX). With `dst_bands` the tiles go a band of destination rows at
+// a time (each destination row written as one sequential stream), else a band of source rows at a
+// time (each source row read as one sequential stream); the order changes no value.
 template <typename T>
 void transpose(const T* __restrict src, int64_t ld_src, T* __restrict dst, int64_t ld_dst, int64_t rows,
-               int64_t cols) {
+               int64_t cols, bool dst_bands = false) {
   constexpr int64_t S = Tile<T>::size;
+  if (dst_bands) {
+    int64_t c = 0;
+    for (; c + S <= cols; c += S) {
+      int64_t r = 0;
+      for (; r + S <= rows; r += S) Tile<T>::transpose(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, ld_dst);
+      transpose_scalar(src + r * ld_src + c, ld_src, dst + c * ld_dst + r, ld_dst, rows - r, S);
+    }
+    transpose_scalar(src + c, ld_src, dst + c * ld_dst, ld_dst, rows, cols - c);
+    return;
+  }
   int64_t r = 0;
   for (; r + S <= rows; r += S) {
     int64_t c = 0;
@@ -207,17 +218,38 @@ class AlignedBuffer {
   T* data_;
 };
 
-// Input i's slab of a contiguous (O, I, M) weight: slab[m * O + o] = weight[(o * I + i) * M + m],
-// the transposition of O rows of M contiguous values (row stride I * M).
+// The slabs of the inputs i0 .. i0 + n of a contiguous (O, I, M) weight, one after another:
+// slabs[((i - i0) * M + m) * O + o] = weight[(o * I + i) * M + m]. For each o the n inputs' weights
+// are n * M contiguous values, so consecutive inputs are read as one run per row.
+template <typename T>
+void read_slabs(const T* __restrict weight, int64_t i0, int64_t n, int64_t I, int64_t M, int64_t O,
+                T* __restrict slabs) {
+  transpose(weight + i0 * M, I * M, slabs, O, O, n * M);
+}
+
+// Input i's slab: slab[m * O + o] = weight[(o * I + i) * M + m].
 template <typename T>
 void read_slab(const T* __restrict weight, int64_t i, int64_t I, int64_t M, int64_t O, T* __restrict slab) {
-  transpose(weight + i * M, I * M, slab, O, O, M);
+  read_slabs(weight, i, 1, I, M, O, slab);
+}
+
+// The inverse of read_slabs: weight[(o * I + i) * M + m] = slabs[((i - i0) * M + m) * O + o], a band
+// of rows of the weight at a time, so each row's n * M values are written as one stream.
+template <typename T>
+void write_slabs(const T* __restrict slabs, int64_t i0, int64_t n, int64_t I, int64_t M, int64_t O,
+                 T* __restrict weight) {
+  transpose(slabs, O, weight + i0 * M, I * M, n * M, O, true);
 }
 
 // The inverse of read_slab: weight[(o * I + i) * M + m] = slab[m * O + o].
 template <typename T>
 void write_slab(const T* __restrict slab, int64_t i, int64_t I, int64_t M, int64_t O, T* __restrict weight) {
   transpose(slab, O, weight + i * M, I * M, M, O);
+}
+
+// How many consecutive inputs' slabs to transpose at once: as many as fit in `bytes` (at least one).
+inline int64_t slab_block(int64_t M, int64_t O, int64_t element_size, int64_t bytes) {
+  return std::max<int64_t>(1, bytes / std::max<int64_t>(1, M * O * element_size));
 }
 
 inline Basis make_basis(int64_t K, int64_t segments, int64_t stride, int64_t num_weights, bool clamp) {
