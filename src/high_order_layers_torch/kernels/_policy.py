@@ -204,8 +204,10 @@ def _time_contractions(
         weight = torch.randn(out_features, in_features, num_weights, dtype=dtype, requires_grad=True)
 
     def dense() -> None:
-        expansion = fused_piecewise_expansion(x.unsqueeze(-1), n, segments, continuous, clamp=True)
-        torch.nn.functional.linear(expansion.flatten(1), weight.flatten(1)).sum().backward()
+        # as the layers run it (see HighOrderLinear._sum_neuron)
+        expansion = fused_piecewise_expansion(x.unsqueeze(1), n, segments, continuous, clamp=True)
+        matrix = weight.transpose(1, 2).reshape(out_features, -1)  # (O, M * I)
+        torch.nn.functional.linear(expansion.flatten(1), matrix).sum().backward()
 
     def gather() -> None:
         fused_piecewise_gather(x, weight, n, segments, continuous, clamp=True).sum().backward()
@@ -256,10 +258,7 @@ def sum_contraction(
     if kernel == "cpu":
         low, high = AUTOTUNE_RATIOS
         tune = (
-            batch is not None
-            and basis is not None
-            and low <= num_weights / num_active <= high
-            and _autotune_enabled()
+            batch is not None and basis is not None and low <= num_weights / num_active <= high and _autotune_enabled()
         )
         if tune:
             return measured_contraction(batch, weight.shape[1], weight.shape[0], *basis, weight.dtype)
