@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..functional import chebyshev_expansion, piecewise_expansion
 from . import _ops
 from ._policy import has_kernel
 
@@ -94,7 +93,7 @@ def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool
     """
     if has_kernel("piecewise_expansion", x.device.type, x.dtype):
         return _ops.piecewise_expansion(x, n, segments, continuous, clamp)
-    return piecewise_expansion(x, n, segments, continuous, clamp=clamp)
+    return _ops.piecewise_expansion_reference(x, n, segments, continuous, clamp)
 
 
 def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
@@ -106,7 +105,7 @@ def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tens
     """
     if has_kernel("chebyshev_expansion", x.device.type, x.dtype):
         return _ops.chebyshev_expansion(x, n, clamp)
-    return chebyshev_expansion(x, n, clamp=clamp)
+    return _ops.chebyshev_expansion_reference(x, n, clamp)
 
 
 def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = False, constant: bool = True) -> Tensor:

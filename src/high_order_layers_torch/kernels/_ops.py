@@ -133,7 +133,7 @@ def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: 
 def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None:
-        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)  # type: ignore[attr-defined]
+        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)
     stride, _ = piecewise_sizes(n, segments, continuous)
     y = kernels.gather_forward(x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp)
     return y, _no_tensor(x).int()
@@ -143,7 +143,7 @@ def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp:
 def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None:
-        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
     stride, _ = piecewise_sizes(n, segments, continuous)
     grad_x, grad_weight = kernels.gather_backward(
         grad.contiguous(), x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp, needs[0]
@@ -154,7 +154,7 @@ def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: 
 @piecewise_gather_op.register_kernel("cuda")
 def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
     if _policy.triton_kernels_for(weight) is None:
-        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)  # type: ignore[attr-defined]
+        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)
     from ._gather_triton import triton_gather_forward
 
     return triton_gather_forward(x, weight, n, segments, continuous, clamp)
@@ -163,7 +163,7 @@ def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp:
 @piecewise_gather_backward_op.register_kernel("cuda")
 def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
     if pieces.numel() == 0 or _policy.triton_kernels_for(weight) is None:
-        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
     from ._gather_triton import triton_gather_backward
 
     grad_x, grad_weight = triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
@@ -246,7 +246,7 @@ def _product_kernel_basis(n: int, segments: int, continuous: bool, linear: bool)
 def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None or weight.shape[0] == 0:  # the kernel splits its work by outputs
-        return _piecewise_product_default(x, weight, n, segments, continuous, linear, alpha, clamp)  # type: ignore[attr-defined]
+        return _piecewise_product_default(x, weight, n, segments, continuous, linear, alpha, clamp)
     nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
     y, rest, zeros = kernels.product_forward(
         x.t().contiguous(), weight.contiguous(), nodes, pieces, stride, linear, alpha, clamp
@@ -258,7 +258,7 @@ def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore
 def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None or rest.numel() == 0:
-        return _piecewise_product_backward_default(  # type: ignore[attr-defined]
+        return _piecewise_product_backward_default(
             grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs
         )
     nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
@@ -273,12 +273,12 @@ def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clam
 # piecewise_expansion: the dense channels-first expansion of the convolutions
 
 
-def _piecewise_expansion_default(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+def piecewise_expansion_reference(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
     return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
 
 
 piecewise_expansion_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_expansion", _piecewise_expansion_default, mutates_args=()
+    f"{NAMESPACE}::piecewise_expansion", piecewise_expansion_reference, mutates_args=()
 )
 
 
@@ -304,15 +304,11 @@ def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untype
     return torch.empty_like(x)
 
 
-def piecewise_expansion_reference(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
-    return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
-
-
 @piecewise_expansion_op.register_kernel("cpu")
 def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None:
-        return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
+        return piecewise_expansion_reference(x, n, segments, continuous, clamp)
     stride, num_weights = piecewise_sizes(n, segments, continuous)
     return kernels.expand_forward(x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp)
 
@@ -321,7 +317,7 @@ def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor
 def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None:
-        return _piecewise_expansion_backward_default(grad, x, n, segments, continuous, clamp, needs)  # type: ignore[attr-defined]
+        return _piecewise_expansion_backward_default(grad, x, n, segments, continuous, clamp, needs)
     stride, num_weights = piecewise_sizes(n, segments, continuous)
     return kernels.expand_backward(
         grad.contiguous(), x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp
@@ -332,22 +328,18 @@ def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untype
 # chebyshev_expansion: T_1 .. T_{n-1}, channels first
 
 
-def _chebyshev_expansion_default(x: Tensor, n: int, clamp: bool) -> Tensor:
+def chebyshev_expansion_reference(x: Tensor, n: int, clamp: bool) -> Tensor:
     return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
 
 
 chebyshev_expansion_op = torch.library.custom_op(
-    f"{NAMESPACE}::chebyshev_expansion", _chebyshev_expansion_default, mutates_args=()
+    f"{NAMESPACE}::chebyshev_expansion", chebyshev_expansion_reference, mutates_args=()
 )
 
 
 @chebyshev_expansion_op.register_fake
 def _(x: Tensor, n: int, clamp: bool) -> Tensor:
     return x.new_empty(x.shape[0], x.shape[1] * (n - 1), x.shape[2])
-
-
-def chebyshev_expansion_reference(x: Tensor, n: int, clamp: bool) -> Tensor:
-    return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
 
 
 def _chebyshev_expansion_backward_default(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: list[bool]) -> Tensor:
@@ -368,7 +360,7 @@ def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
 def _(x: Tensor, n: int, clamp: bool) -> Tensor:
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None or n < 2:
-        return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
+        return chebyshev_expansion_reference(x, n, clamp)
     return kernels.chebyshev_forward(x.contiguous(), n, clamp)
 
 
@@ -376,7 +368,7 @@ def _(x: Tensor, n: int, clamp: bool) -> Tensor:
 def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None or n < 2:
-        return _chebyshev_expansion_backward_default(grad, x, n, clamp, needs)  # type: ignore[attr-defined]
+        return _chebyshev_expansion_backward_default(grad, x, n, clamp, needs)
     return kernels.chebyshev_backward(grad.contiguous(), x.contiguous(), n, clamp)
 
 
@@ -426,7 +418,7 @@ def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
 def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
     kernels = _policy.cpu_kernels_for(angle)
     if kernels is None:
-        return fourier_values_reference(angle, n, rows, constant).contiguous()
+        return _fourier_values_default(angle, n, rows, constant)
     angle = angle.contiguous()
     return kernels.fourier_forward(angle.cos(), angle.sin(), n, rows, constant)
 
@@ -435,7 +427,7 @@ def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
 def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(angle)
     if kernels is None:
-        return _fourier_values_backward_default(grad, angle, n, rows, constant, needs)  # type: ignore[attr-defined]
+        return _fourier_values_backward_default(grad, angle, n, rows, constant, needs)
     angle = angle.contiguous()
     return kernels.fourier_backward(grad.contiguous(), angle.cos(), angle.sin(), n, rows, constant)
 
