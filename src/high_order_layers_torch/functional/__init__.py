@@ -31,6 +31,8 @@ from ._range import apply_out_of_range as apply_out_of_range
 from ._range import mirror_periodic as mirror_periodic
 from ._segments import locate_segments as locate_segments
 from ._segments import piecewise_sizes as piecewise_sizes
+from ._taps import convolution_output_size as convolution_output_size
+from ._taps import convolution_taps as convolution_taps
 
 __all__ = [
     "chebyshev_polynomials",
@@ -64,4 +66,6 @@ __all__ = [
     "mirror_periodic",
     "product_neuron",
     "sum_neuron",
+    "convolution_output_size",
+    "convolution_taps",
 ]

@@ -26,7 +26,14 @@ from types import ModuleType
 import torch
 
 _HERE = Path(__file__).parent
-_SOURCES = ("gather_cpu.cpp", "product_cpu.cpp", "expand_cpu.cpp", "fourier_cpu.cpp", "bindings.cpp")
+_SOURCES = (
+    "gather_cpu.cpp",
+    "product_cpu.cpp",
+    "expand_cpu.cpp",
+    "fourier_cpu.cpp",
+    "conv_gather_cpu.cpp",
+    "bindings.cpp",
+)
 _HEADERS = ("piecewise_basis.h", "vector_lanes.h")
 
 

@@ -11,6 +11,8 @@ the operator's autograd does. Either way the result is the same to round-off and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
 from . import _ops
@@ -32,6 +34,39 @@ def fused_piecewise_gather(
         x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
     """
     return _ops.piecewise_gather(x.to(weight.dtype), weight, n, segments, continuous, clamp)
+
+
+def fused_piecewise_conv(
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    *,
+    clamp: bool = False,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool = False,
+    output_padding: Sequence[int] | None = None,
+    groups: int = 1,
+) -> Tensor:
+    """A convolution (or, with ``transposed``, a transposed convolution) of piecewise Lagrange
+    links reading only the ``n`` active weights of each link: equal to ``aten.convolution`` of the
+    dense channels-first expansion with the weight flattened over its basis axis, for the same
+    ``stride``, ``padding`` (zero padding of the expansion), ``dilation``, ``output_padding`` and
+    ``groups``; the cost is that of a plain convolution over ``C * n`` channels whatever
+    ``segments`` is. With ``clamp`` the inputs are first limited to ``[-1, 1]``.
+
+    Shape:
+        x: ``(B, C, *S)``. weight: ``(O, C / groups, M, *k)``, or ``(C, M, O / groups, *k)`` with
+        ``transposed``. Output: ``(B, O, *S_out)`` as :func:`torch.nn.functional.conv2d` (etc.).
+    """
+    extra = [0] * len(stride) if output_padding is None else list(output_padding)
+    args = (n, segments, continuous, clamp, list(stride), list(padding), list(dilation), transposed, extra, groups)
+    if has_kernel("piecewise_conv_gather", weight.device.type, weight.dtype):
+        return _ops.piecewise_conv_gather(x.to(weight.dtype), weight, *args)
+    return _ops.conv_gather_reference(x.to(weight.dtype), weight, *args)
 
 
 #: The gather on CUDA tensors: the same operator, whose CUDA kernel is Triton's.

@@ -22,6 +22,9 @@ channels at ``P`` positions:
 
 - ``piecewise_gather``: ``x (B, I)``, ``weight (O, I, M)`` -> ``(B, O)``, the sum neuron of
   piecewise Lagrange links reading only the active weights;
+- ``piecewise_conv_gather``: ``x (B, C, *S)``, the convolutions' weight -> ``(B, O, *S_out)``,
+  a convolution (or transposed convolution) of piecewise Lagrange links reading only the active
+  weights, equal to ``aten.convolution`` of the dense expansion;
 - ``piecewise_product``: the same shapes, the product neuron (``linear``: links ``w x``);
 - ``piecewise_expansion``: ``x (B, C, P)`` -> ``(B, C * M, P)``;
 - ``chebyshev_expansion``: ``x (B, C, P)`` -> ``(B, C * (n - 1), P)``, ``T_1 .. T_{n-1}``;
@@ -31,6 +34,7 @@ channels at ``P`` positions:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -39,6 +43,8 @@ from torch import Tensor
 from ..functional import chebyshev_expansion as chebyshev_expansion_reference_fn
 from ..functional import (
     chebyshev_lobatto_nodes,
+    convolution_output_size,
+    convolution_taps,
     fourier_basis_harmonic,
     link_values_gather,
     piecewise_sizes,
@@ -168,6 +174,215 @@ def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: 
 
     grad_x, grad_weight = triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
     return _wanted((grad_x, grad_weight), (x, weight), needs)
+
+
+# ----------------------------------------------------------------------------------------------
+# piecewise_conv_gather: convolutions of piecewise Lagrange links reading only the active weights
+
+
+def conv_flat_weight(weight: Tensor, transposed: bool) -> Tensor:
+    """The layers' weight as ``aten.convolution`` takes it against the dense expansion (channel
+    ``c * M + m``): ``(O, C / groups, M, *k)`` -> ``(O, C / groups * M, *k)``, or for transposed
+    convolutions ``(C, M, O / groups, *k)`` -> ``(C * M, O / groups, *k)``."""
+    return weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
+
+
+def conv_gather_reference(
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    transposed: bool,
+    output_padding: list[int],
+    groups: int,
+) -> Tensor:
+    """The dense expansion and one ``aten.convolution`` (twice differentiable)."""
+    dense = _references.dense_expansion(x, n, segments, continuous, clamp)
+    flat = conv_flat_weight(weight, transposed)
+    return torch.ops.aten.convolution(dense, flat, None, stride, padding, dilation, transposed, output_padding, groups)
+
+
+piecewise_conv_gather_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_conv_gather", conv_gather_reference, mutates_args=()
+)
+
+
+def _conv_output_channels(weight: Tensor, transposed: bool, groups: int) -> int:
+    return weight.shape[2] * groups if transposed else weight.shape[0]
+
+
+@piecewise_conv_gather_op.register_fake
+def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[no-untyped-def]
+    kernel = weight.shape[3:]
+    size = convolution_output_size(x.shape[2:], kernel, stride, padding, dilation, transposed, output_padding)
+    return x.new_empty(x.shape[0], _conv_output_channels(weight, transposed, groups), *size)
+
+
+def _piecewise_conv_gather_backward_default(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    transposed: bool,
+    output_padding: list[int],
+    groups: int,
+    needs: list[bool],
+) -> tuple[Tensor, Tensor]:
+    grads = _references.conv_gather_backward(
+        grad, x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups,
+        needs,
+    )  # fmt: skip
+    return _wanted(grads, (x, weight), needs)
+
+
+piecewise_conv_gather_backward_op = torch.library.custom_op(
+    f"{NAMESPACE}::piecewise_conv_gather_backward", _piecewise_conv_gather_backward_default, mutates_args=()
+)
+
+
+@piecewise_conv_gather_backward_op.register_fake
+def _(
+    grad,
+    x,
+    weight,
+    n,
+    segments,
+    continuous,
+    clamp,
+    stride,
+    padding,
+    dilation,
+    transposed,
+    output_padding,
+    groups,
+    needs,
+):  # type: ignore[no-untyped-def]
+    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_taps(
+    input_size: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    transposed: bool,
+    output_padding: tuple[int, ...],
+) -> Tensor:
+    """:func:`convolution_taps`, once per geometry (the kernels only read it)."""
+    return convolution_taps(input_size, kernel_size, stride, padding, dilation, transposed, output_padding)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_inverse_taps(*geometry: tuple[int, ...] | bool) -> Tensor:
+    """The inverse of :func:`_cached_taps`: ``(P, J)``, the output position that reads input position
+    ``p`` through tap ``j``, or -1 (each (position, tap) pair is read at most once)."""
+    taps = _cached_taps(*geometry).long()  # (R, J)
+    positions = math.prod(geometry[0])  # type: ignore[arg-type]
+    inverse = torch.full((positions + 1, taps.shape[1]), -1, dtype=torch.int64)
+    outputs = torch.arange(taps.shape[0]).unsqueeze(1).expand_as(taps)
+    rows = torch.where(taps >= 0, taps, positions)  # unread pairs land in a spare row, dropped below
+    inverse.scatter_(0, rows, outputs)
+    return inverse[:positions].to(torch.int32).contiguous()
+
+
+def _kernel_layout(weight: Tensor, transposed: bool, groups: int) -> tuple[Tensor, int]:
+    """``(wt, Og)``: the layers' weight as the CPU kernel reads it, ``(C, J, M, Opad)`` (each
+    channel's outputs zero-padded to whole 64-byte vectors), and the outputs per group."""
+    if transposed:
+        channels, num_weights, group_outputs = weight.shape[:3]
+        grouped = weight.reshape(groups, channels // groups, num_weights, group_outputs, -1).permute(0, 1, 4, 2, 3)
+    else:
+        outputs, group_channels, num_weights = weight.shape[:3]
+        group_outputs = outputs // groups
+        grouped = weight.reshape(groups, group_outputs, group_channels, num_weights, -1).permute(0, 2, 4, 3, 1)
+    lanes = 64 // weight.element_size()
+    padded = -(-group_outputs // lanes) * lanes
+    _, group_channels, taps, _, _ = grouped.shape
+    wt = weight.new_zeros(groups, group_channels, taps, num_weights, padded)
+    wt[..., :group_outputs] = grouped  # (G, C / G, J, M, Og) into the padded slabs
+    return wt.flatten(0, 1), group_outputs
+
+
+def _layers_layout(grad_wt: Tensor, weight: Tensor, transposed: bool, groups: int, group_outputs: int) -> Tensor:
+    """The inverse of :func:`_kernel_layout` for a weight gradient (padding columns dropped)."""
+    channels, taps, num_weights, _ = grad_wt.shape
+    grouped = grad_wt[..., :group_outputs].reshape(groups, channels // groups, taps, num_weights, group_outputs)
+    # back to (G, Cg, M, Og, J) for transposed, (G, Og, Cg, M, J) otherwise
+    ordered = grouped.permute(0, 1, 3, 4, 2) if transposed else grouped.permute(0, 4, 1, 3, 2)
+    return ordered.reshape(weight.shape)
+
+
+@piecewise_conv_gather_op.register_kernel("cpu")
+def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None:
+        return conv_gather_reference(
+            x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups
+        )
+    kernel = tuple(weight.shape[3:])
+    geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
+    taps = _cached_taps(*geometry, tuple(output_padding))
+    size = convolution_output_size(*geometry[:5], transposed, output_padding)
+    wt, group_outputs = _kernel_layout(weight, transposed, groups)
+    piece_stride, _ = piecewise_sizes(n, segments, continuous)
+    flat = x.reshape(x.shape[0], x.shape[1], -1).contiguous()
+    y = kernels.conv_gather_forward(
+        flat, wt, taps, local_nodes(n), segments, piece_stride, clamp, groups, group_outputs
+    )
+    return y.view(x.shape[0], -1, *size)
+
+
+@piecewise_conv_gather_backward_op.register_kernel("cpu")
+def _(
+    grad,
+    x,
+    weight,
+    n,
+    segments,
+    continuous,
+    clamp,
+    stride,
+    padding,
+    dilation,
+    transposed,
+    output_padding,
+    groups,
+    needs,
+):  # type: ignore[no-untyped-def]
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None:
+        return _piecewise_conv_gather_backward_default(
+            grad, x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding,
+            groups, needs,
+        )  # fmt: skip
+    kernel = tuple(weight.shape[3:])
+    geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
+    inverse = _cached_inverse_taps(*geometry, tuple(output_padding))
+    wt, group_outputs = _kernel_layout(weight, transposed, groups)
+    piece_stride, _ = piecewise_sizes(n, segments, continuous)
+    flat = x.reshape(x.shape[0], x.shape[1], -1).contiguous()
+    grad_x, grad_wt = kernels.conv_gather_backward(
+        grad.reshape(grad.shape[0], grad.shape[1], -1), flat, wt, inverse, local_nodes(n), segments, piece_stride,
+        clamp, groups, group_outputs, needs[0],
+    )  # fmt: skip
+    grads = (
+        grad_x.view_as(x) if needs[0] else grad_x,
+        _layers_layout(grad_wt, weight, transposed, groups, group_outputs),
+    )
+    return _wanted(grads, (x, weight), needs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -440,6 +655,11 @@ piecewise_gather = differentiable(
     NAMESPACE,
     "piecewise_gather",
 )
+piecewise_conv_gather = differentiable(
+    KernelPair(piecewise_conv_gather_op, piecewise_conv_gather_backward_op, conv_gather_reference, tensors=2),
+    NAMESPACE,
+    "piecewise_conv_gather",
+)
 piecewise_product = differentiable(
     KernelPair(piecewise_product_op, piecewise_product_backward_op, product_reference, tensors=2, saved=2),
     NAMESPACE,
@@ -465,6 +685,8 @@ fourier_values = differentiable(
 OPERATORS = (
     piecewise_gather_op,
     piecewise_gather_backward_op,
+    piecewise_conv_gather_op,
+    piecewise_conv_gather_backward_op,
     piecewise_product_op,
     piecewise_product_backward_op,
     piecewise_expansion_op,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import ModuleType
 
@@ -129,7 +129,14 @@ def _triton_kernels(device_type: str, dtype: torch.dtype) -> ModuleType | None:
 
 #: The operators with a kernel on each device type; elsewhere they run their reference.
 KERNELS: dict[str, tuple[str, ...]] = {
-    "cpu": ("piecewise_gather", "piecewise_product", "piecewise_expansion", "chebyshev_expansion", "fourier_values"),
+    "cpu": (
+        "piecewise_gather",
+        "piecewise_conv_gather",
+        "piecewise_product",
+        "piecewise_expansion",
+        "chebyshev_expansion",
+        "fourier_values",
+    ),
     "cuda": ("piecewise_gather",),
 }
 
@@ -190,8 +197,6 @@ def measured_contraction(
 def _time_contractions(
     batch: int, in_features: int, out_features: int, n: int, segments: int, continuous: bool, dtype: torch.dtype
 ) -> str:
-    import time
-
     from ..functional import piecewise_sizes
     from ._functions import fused_piecewise_expansion, fused_piecewise_gather
 
@@ -212,15 +217,119 @@ def _time_contractions(
     def gather() -> None:
         fused_piecewise_gather(x, weight, n, segments, continuous, clamp=True).sum().backward()
 
-    times: dict[str, list[float]] = {"dense": [], "gather": []}
+    return _faster({"dense": dense, "gather": gather})
+
+
+def _faster(steps: dict[str, Callable[[], None]]) -> str:
+    """The name of the fastest step: each runs four times, alternately, the first round a warm-up
+    (allocations, caches) that is not kept; the median of the rest decides."""
+    import time
+
+    times: dict[str, list[float]] = {name: [] for name in steps}
     with torch.inference_mode(False), torch.enable_grad():
-        for repeat in range(4):  # the first round warms up (allocations, caches) and is not kept
-            for name, step in (("dense", dense), ("gather", gather)):
+        for repeat in range(4):
+            for name, step in steps.items():
                 start = time.perf_counter()
                 step()
                 if repeat:
                     times[name].append(time.perf_counter() - start)
     return min(times, key=lambda name: sorted(times[name])[len(times[name]) // 2])
+
+
+#: Convolutions contract by gathering, where nothing is timed, from this many weights per active one
+#: (dense wins below it; measured: ``benchmarks/bench_conv.py``).
+CONV_GATHER_MIN_RATIO = 1.5
+
+#: ``(batch bucket, input shape, weight shape, basis, geometry, dtype, threads)`` -> the faster one.
+_measured_conv: dict[tuple, str] = {}
+
+
+@torch.compiler.assume_constant_result
+def measured_conv_contraction(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    basis: tuple[int, int, bool],
+    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+    dtype: torch.dtype,
+) -> str:
+    """The faster of ``"dense"`` and ``"gather"`` for a piecewise convolution of this shape on
+    this CPU (``geometry = (stride, padding, dilation, transposed, output_padding, groups)`` as
+    :func:`~high_order_layers_torch.kernels.fused_piecewise_conv` takes them), timed once per
+    process as :func:`measured_contraction` does for fully-connected layers, then cached. A
+    constant while a model is compiled."""
+    shape = (_batch_bucket(input_shape[0]), *input_shape[1:])
+    key = (shape, weight_shape, basis, geometry, dtype, torch.get_num_threads())
+    if key not in _measured_conv:
+        _measured_conv[key] = _time_conv_contractions(shape, weight_shape, basis, geometry, dtype)
+    return _measured_conv[key]
+
+
+def _time_conv_contractions(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    basis: tuple[int, int, bool],
+    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+    dtype: torch.dtype,
+) -> str:
+    from ._functions import fused_piecewise_conv, fused_piecewise_expansion
+    from ._ops import conv_flat_weight
+
+    n, segments, continuous = basis
+    stride, padding, dilation, transposed, output_padding, groups = geometry
+    with torch.inference_mode(False), torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(0)
+        x = (torch.rand(input_shape, dtype=dtype) * 2 - 1).requires_grad_()
+        weight = torch.randn(weight_shape, dtype=dtype, requires_grad=True)
+
+    def dense() -> None:
+        # as the layers run it (HighOrderConvNd.forward)
+        batch, channels, *spatial = input_shape
+        flat = x.reshape(batch, channels, -1)
+        expansion = fused_piecewise_expansion(flat, n, segments, continuous, clamp=True)
+        expansion = expansion.view(batch, -1, *spatial)
+        y = torch.ops.aten.convolution(
+            expansion, conv_flat_weight(weight, transposed), None, stride, padding, dilation, transposed,
+            output_padding, groups,
+        )  # fmt: skip
+        y.sum().backward()
+
+    def gather() -> None:
+        y = fused_piecewise_conv(
+            x, weight, n, segments, continuous, clamp=True, stride=stride, padding=padding, dilation=dilation,
+            transposed=transposed, output_padding=output_padding, groups=groups,
+        )  # fmt: skip
+        y.sum().backward()
+
+    return _faster({"dense": dense, "gather": gather})
+
+
+def conv_contraction(
+    num_weights: int,
+    num_active: int,
+    contraction: str,
+    weight: Tensor,
+    *,
+    input_shape: tuple[int, ...],
+    basis: tuple[int, int, bool],
+    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+) -> str:
+    """``"dense"`` or ``"gather"`` for a piecewise convolution with ``weight``, resolving
+    ``"auto"`` as :func:`sum_contraction` does for fully-connected layers: dense where every weight
+    is active, and where no gather kernel runs for the weight's device (elsewhere the gather
+    operator runs the dense computation anyway); on the CPU, a ratio of weights per active weight
+    within :data:`AUTOTUNE_RATIOS` is timed once per shape, a larger one gathers, a smaller one
+    (below :data:`CONV_GATHER_MIN_RATIO`) stays dense."""
+    if num_weights == num_active:
+        return "dense"
+    if contraction != "auto":
+        return contraction
+    if not has_kernel("piecewise_conv_gather", weight.device.type, weight.dtype):
+        return "dense"
+    ratio = num_weights / num_active
+    low, high = AUTOTUNE_RATIOS
+    if low <= ratio <= high and _autotune_enabled():
+        return measured_conv_contraction(input_shape, tuple(weight.shape), basis, geometry, weight.dtype)
+    return "gather" if ratio >= CONV_GATHER_MIN_RATIO else "dense"
 
 
 @torch.compiler.assume_constant_result

@@ -8,6 +8,9 @@ what every device without a kernel runs, and the kernels' backward passes are te
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -18,6 +21,7 @@ from ..functional import (
     fourier_basis_harmonic,
     link_values_gather,
     locate_segments,
+    piecewise_expansion,
     piecewise_sizes,
     piecewise_values,
 )
@@ -118,6 +122,51 @@ def expansion_backward(grad: Tensor, x: Tensor, n: int, segments: int, continuou
     if start is not None:
         per_channel = per_channel.gather(-1, start.unsqueeze(-1) + torch.arange(n, device=x.device))
     return (per_channel * slopes).sum(-1)
+
+
+def dense_expansion(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    """The channels-first piecewise expansion of a ``(B, C, *S)`` input, ``(B, C * M, *S)``."""
+    batch, channels, *spatial = x.shape
+    flat = x.reshape(batch, channels, math.prod(spatial))  # explicit sizes: an empty batch stays unambiguous
+    dense = piecewise_expansion(flat, n, segments, continuous, clamp=clamp)
+    return dense.view(batch, dense.shape[1], *spatial)
+
+
+def conv_gather_backward(
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+    needs: Sequence[bool],
+) -> tuple[Tensor, Tensor]:
+    """Gradients of a convolution of piecewise links (``aten.convolution`` of the dense expansion):
+    the convolution's own backward, then the expansion's. Shapes: grad ``(B, O, *S_out)``,
+    x ``(B, C, *S)`` and the layers' weight -> gradients of the same shapes."""
+    dense = dense_expansion(x, n, segments, continuous, clamp)
+    flat = weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
+    grad_dense, grad_flat, _ = torch.ops.aten.convolution_backward(
+        grad, dense, flat, None, stride, padding, dilation, transposed, output_padding, groups,
+        [bool(needs[0]), bool(needs[1]), False],
+    )  # fmt: skip
+    grad_x = x.new_empty(0)
+    if needs[0]:
+        batch, channels, *spatial = x.shape
+        positions = math.prod(spatial)
+        grad_x = expansion_backward(
+            grad_dense.reshape(batch, -1, positions), x.reshape(batch, channels, positions), n, segments,
+            continuous, clamp,
+        ).view_as(x)  # fmt: skip
+    grad_weight = grad_flat.view_as(weight) if needs[1] else weight.new_empty(0)
+    return grad_x, grad_weight
 
 
 def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool) -> Tensor:

@@ -16,6 +16,11 @@ at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int6
                           bool clamp);
 at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride,
                            int64_t num_weights, bool clamp);
+at::Tensor conv_gather_forward(at::Tensor x, at::Tensor wt, at::Tensor taps, at::Tensor nodes, int64_t segments,
+                               int64_t stride, bool clamp, int64_t groups, int64_t group_outputs);
+std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at::Tensor wt, at::Tensor inverse,
+                                             at::Tensor nodes, int64_t segments, int64_t stride, bool clamp,
+                                             int64_t groups, int64_t group_outputs, bool need_x);
 at::Tensor chebyshev_forward(at::Tensor x, int64_t n, bool clamp);
 at::Tensor chebyshev_backward(at::Tensor grad, at::Tensor x, int64_t n, bool clamp);
 at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);
@@ -28,6 +33,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("product_backward", &product_backward, "fused basis, links and product neuron, backward (CPU)");
   m.def("expand_forward", &expand_forward, "fused piecewise basis expansion, forward (CPU)");
   m.def("expand_backward", &expand_backward, "fused piecewise basis expansion, backward (CPU)");
+  m.def("conv_gather_forward", &conv_gather_forward, "gather convolution of piecewise links, forward (CPU)");
+  m.def("conv_gather_backward", &conv_gather_backward, "gather convolution of piecewise links, backward (CPU)");
   m.def("chebyshev_forward", &chebyshev_forward, "Chebyshev polynomials T_1.., forward (CPU)");
   m.def("chebyshev_backward", &chebyshev_backward, "Chebyshev polynomials T_1.., backward (CPU)");
   m.def("fourier_forward", &fourier_forward, "Fourier basis values by recurrence, forward (CPU)");

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
-from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
-from ..kernels import fused_chebyshev_expansion, fused_piecewise_expansion
+from ..functional import CONTRACTIONS, OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
+from ..kernels import conv_contraction, fused_chebyshev_expansion, fused_piecewise_conv, fused_piecewise_expansion
 from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
 
@@ -77,6 +77,7 @@ class _HighOrderConvBase(BasisLayer):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -104,6 +105,7 @@ class _HighOrderConvBase(BasisLayer):
         self.rescale_output = check_bool("rescale_output", rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
+        self.contraction = contraction
         factory_kwargs = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory_kwargs))
         if check_bool("bias", bias):
@@ -132,6 +134,52 @@ class _HighOrderConvBase(BasisLayer):
             self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
             if self.bias is not None:
                 self.bias.zero_()
+
+    @property
+    def contraction(self) -> str:
+        return self._contraction
+
+    @contraction.setter
+    def contraction(self, value: str) -> None:
+        self._contraction = check_choice("contraction", value, CONTRACTIONS)
+
+    def _gathers(self, x: Tensor, geometry: tuple) -> bool:
+        """Whether this forward contracts by gathering (see ``contraction``): a piecewise basis
+        with more weights than active ones, and :func:`~high_order_layers_torch.kernels.conv_contraction`
+        choosing it for this input's shape and the convolution's ``geometry``."""
+        basis = self.basis
+        if not isinstance(basis, PiecewisePolynomialBasis) or basis.num_weights == basis.num_active:
+            return False
+        choice = conv_contraction(
+            basis.num_weights,
+            basis.num_active,
+            self.contraction,
+            self.weight,
+            input_shape=tuple(x.shape),
+            basis=(basis.n, basis.segments, basis.continuous),
+            geometry=geometry,
+        )
+        return choice == "gather"
+
+    def _gather(self, x: Tensor, clamp: bool, geometry: tuple) -> Tensor:
+        """The convolution of the (padded, prepared) input by
+        :func:`~high_order_layers_torch.kernels.fused_piecewise_conv`, before rescaling and bias."""
+        basis = self.basis
+        stride, padding, dilation, transposed, output_padding, groups = geometry
+        return fused_piecewise_conv(
+            x,
+            self.weight,
+            basis.n,
+            basis.segments,
+            basis.continuous,
+            clamp=clamp,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            transposed=transposed,
+            output_padding=output_padding,
+            groups=groups,
+        )
 
     @property
     def n(self) -> int:
@@ -204,6 +252,8 @@ class _HighOrderConvBase(BasisLayer):
             parts.append(f"out_of_range={self.out_of_range!r}")
         if self.periodicity is not None:
             parts.append(f"periodicity={self.periodicity}")
+        if self.contraction != "auto":
+            parts.append(f"contraction={self.contraction!r}")
         return ", ".join(parts)
 
     @classmethod
@@ -253,6 +303,14 @@ class HighOrderConvNd(_HighOrderConvBase):
             so the output is the mean link value instead of the sum.
         out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
         periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``.
+        contraction: ``"dense"`` (the basis expansion ``(B, C * M, *spatial)`` and one ordinary
+            convolution: cost grows with ``segments``), ``"gather"`` (every link reads only its
+            ``n`` active weights, the ``piecewise_conv_gather`` operator of
+            :mod:`high_order_layers_torch.kernels`: the cost of a plain convolution over
+            ``C * n`` channels whatever ``segments`` is, and no expansion stored) or ``"auto"``
+            (see :func:`~high_order_layers_torch.kernels.conv_contraction`). All give the same
+            result to round-off; settable later (``layer.contraction = "gather"``). Bases whose
+            every weight is active (one polynomial, Fourier series) always contract densely.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -299,6 +357,7 @@ class HighOrderConvNd(_HighOrderConvBase):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -315,6 +374,7 @@ class HighOrderConvNd(_HighOrderConvBase):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            contraction=contraction,
             device=device,
             dtype=dtype,
         )
@@ -384,6 +444,15 @@ class HighOrderConvNd(_HighOrderConvBase):
         pad = self.input_padding()
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
+        dims = self.num_spatial_dims
+        geometry = (self.stride, (0,) * dims, self.dilation, False, (0,) * dims, self.groups)
+        if self._gathers(x, geometry):
+            y = self._gather(x, clamp, geometry)  # (B, O, *S_out)
+            if self.rescale_output:
+                y = y / self.links_per_output
+            if self.bias is not None:
+                y = y + self.bias.view(-1, *([1] * dims))
+            return y.squeeze(0) if unbatched else y
         dense, weight, constant = self._expansion_and_weight(x, clamp)  # (B, C * M', *S_padded), (O, C / g, M', *k)
         weight = weight.flatten(1, 2)  # (O, C / groups * M', *kernel)
         if self.rescale_output:
@@ -439,6 +508,7 @@ class _PiecewiseConvNd(HighOrderConvNd):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -457,6 +527,7 @@ class _PiecewiseConvNd(HighOrderConvNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            contraction=contraction,
             device=device,
             dtype=dtype,
         )

@@ -89,6 +89,7 @@ def high_order_convolution_layers(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
+    contraction: str = "auto",
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -109,6 +110,8 @@ def high_order_convolution_layers(
         rescale_output: divide by ``in_channels / groups * prod(kernel_size)``.
         periodicity: mirror-fold inputs at ``+-periodicity / 2``.
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
+        contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
+            :class:`HighOrderConvNd`); the others always contract densely and ignore it.
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -136,6 +139,7 @@ def high_order_convolution_layers(
         length=length,
         rescale_output=rescale_output,
         periodicity=periodicity,
+        contraction=contraction,
         device=device,
         dtype=dtype,
     )
@@ -162,6 +166,7 @@ def high_order_convolution_transpose_layers(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
+    contraction: str = "auto",
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -180,6 +185,8 @@ def high_order_convolution_transpose_layers(
             (see :class:`HighOrderConvTransposeNd`).
         periodicity: mirror-fold inputs at ``+-periodicity / 2``.
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
+        contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
+            :class:`HighOrderConvNd`); the others always contract densely and ignore it.
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -207,6 +214,7 @@ def high_order_convolution_transpose_layers(
         length=length,
         rescale_output=rescale_output,
         periodicity=periodicity,
+        contraction=contraction,
         device=device,
         dtype=dtype,
     )

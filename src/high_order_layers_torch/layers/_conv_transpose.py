@@ -57,6 +57,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         rescale_output: divide by the number of links feeding each output value (see above).
         out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
         periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``.
+        contraction: ``"dense"``, ``"gather"`` or ``"auto"``, as in :class:`HighOrderConvNd`.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -111,6 +112,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -127,6 +129,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            contraction=contraction,
             device=device,
             dtype=dtype,
         )
@@ -204,11 +207,17 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         x, unbatched = self._batched(x)  # (B, C, *S)
         output_padding = self._output_padding(x.shape[2:], output_size)
         x, clamp = self._prepare_input_unless_fused(x)
-        dense = self.expand(x, clamp=clamp)  # (B, C * M, *S)
-        weight = self.weight.flatten(0, 1)  # (C * M, O / groups, *kernel)
-        conv_t = _CONV_TRANSPOSE[self.num_spatial_dims]
+        geometry = (self.stride, self.padding, self.dilation, True, output_padding, self.groups)
         bias = None if self.rescale_output else self.bias
-        y = conv_t(dense, weight, bias, self.stride, self.padding, output_padding, self.groups, self.dilation)
+        if self._gathers(x, geometry):
+            y = self._gather(x, clamp, geometry)  # (B, O, *S_out)
+            if bias is not None:
+                y = y + bias.view(-1, *([1] * self.num_spatial_dims))
+        else:
+            dense = self.expand(x, clamp=clamp)  # (B, C * M, *S)
+            weight = self.weight.flatten(0, 1)  # (C * M, O / groups, *kernel)
+            conv_t = _CONV_TRANSPOSE[self.num_spatial_dims]
+            y = conv_t(dense, weight, bias, self.stride, self.padding, output_padding, self.groups, self.dilation)
         if self.rescale_output:
             count = self.link_counts(x.shape[2:], output_padding, like=y)  # (1, *S_out)
             y = y / count.clamp(min=1)
@@ -261,6 +270,7 @@ class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        contraction: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -280,6 +290,7 @@ class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            contraction=contraction,
             device=device,
             dtype=dtype,
         )
