@@ -89,6 +89,16 @@ def operator_samples() -> list[tuple[object, tuple]]:
     samples += [(_ops.fourier_values_op, (x, 3, True, False))]
     fourier_grad = torch.randn(5, 6, 3, dtype=F64, generator=g)
     samples += [(_ops.fourier_values_backward_op, (fourier_grad, x, 3, True, False, [True]))]
+    # a strided, padded, grouped 2-d convolution and a transposed one (weights of M = 9, n = 3)
+    xs = torch.rand(2, 4, 5, 6, dtype=F64, generator=g) * 2.2 - 1.1
+    conv_weight = torch.randn(6, 2, 9, 3, 2, dtype=F64, generator=g)
+    conv_args = (3, 4, True, True, [2, 1], [1, 0], [1, 2], False, [0, 0], 2)
+    conv_grad = torch.randn_like(_ops.conv_gather_reference(xs, conv_weight, *conv_args))
+    samples += [(_ops.piecewise_conv_gather_op, (xs, conv_weight, *conv_args))]
+    samples += [(_ops.piecewise_conv_gather_backward_op, (conv_grad, xs, conv_weight, *conv_args, [True, True]))]
+    transposed_weight = torch.randn(4, 9, 3, 2, 3, dtype=F64, generator=g)
+    transposed_args = (3, 4, True, True, [2, 1], [1, 1], [1, 1], True, [1, 0], 2)
+    samples += [(_ops.piecewise_conv_gather_op, (xs, transposed_weight, *transposed_args))]
     assert {op for op, _ in samples} == set(OPERATORS)
     return samples
 

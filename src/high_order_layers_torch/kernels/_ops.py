@@ -338,11 +338,11 @@ def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, tran
     size = convolution_output_size(*geometry[:5], transposed, output_padding)
     wt, group_outputs = _kernel_layout(weight, transposed, groups)
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
-    flat = x.reshape(x.shape[0], x.shape[1], -1).contiguous()
+    flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
     y = kernels.conv_gather_forward(
         flat, wt, taps, local_nodes(n), segments, piece_stride, clamp, groups, group_outputs
     )
-    return y.view(x.shape[0], -1, *size)
+    return y.view(x.shape[0], y.shape[1], *size)
 
 
 @piecewise_conv_gather_backward_op.register_kernel("cpu")
@@ -373,9 +373,9 @@ def _(
     inverse = _cached_inverse_taps(*geometry, tuple(output_padding))
     wt, group_outputs = _kernel_layout(weight, transposed, groups)
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
-    flat = x.reshape(x.shape[0], x.shape[1], -1).contiguous()
+    flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
     grad_x, grad_wt = kernels.conv_gather_backward(
-        grad.reshape(grad.shape[0], grad.shape[1], -1), flat, wt, inverse, local_nodes(n), segments, piece_stride,
+        grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:])), flat, wt, inverse, local_nodes(n), segments, piece_stride,
         clamp, groups, group_outputs, needs[0],
     )  # fmt: skip
     grads = (

@@ -334,8 +334,11 @@ def conv_contraction(
 
 @torch.compiler.assume_constant_result
 def _autotune_enabled() -> bool:
-    """Whether ``"auto"`` may time contractions (a constant while a model is compiled)."""
-    return switches().autotune and not torch.are_deterministic_algorithms_enabled()
+    """Whether ``"auto"`` may time contractions (a constant while a model is compiled): not with
+    deterministic algorithms, nor inside a ``torch.func`` transform (``grad``, ``vmap``), where
+    the timing's own backward passes cannot run; the fixed thresholds decide there."""
+    in_transform = torch._C._functorch.peek_interpreter_stack() is not None
+    return switches().autotune and not torch.are_deterministic_algorithms_enabled() and not in_transform
 
 
 def sum_contraction(
