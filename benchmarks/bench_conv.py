@@ -3,6 +3,8 @@
     python -m benchmarks.bench_conv [--quick] [--repeats 30] [--system-allocator] [--device cuda]
                                     [--autocast bf16] [--out results/bench_conv.md]
 
+    python -m benchmarks.bench_conv --sweep-only --no-compile   # the segment sweep alone
+
 Workload: batch 64, 3 x 32 x 32 -> 16 channels, kernel 3, n = 3, continuous piecewise
 polynomials with 1, 2, 4, 16 and 64 segments, float32, 2 threads. Forward (under ``no_grad``) and
 forward+backward (input requiring grad, as in a hidden layer), median of repeated runs after
@@ -16,6 +18,12 @@ set to keep freed memory (see ``benchmarks/_timing.py``; ``--system-allocator`` 
 ``--autocast bf16`` runs every step, floors included, under ``torch.autocast(dtype=bfloat16)``.
 The "compiled / eager" column times ``torch.compile(layer)`` (Inductor) forward+backward against
 the eager layer, alternately in the same run (``--no-compile`` and ``--quick`` skip it).
+
+The segment sweep times ``continuous2d`` forward+backward with ``contraction="dense"``,
+``"gather"`` and ``"auto"`` at 1, 4, 16 and 64 segments on two shapes (3 -> 16 channels at 32 x 32,
+16 -> 32 at 16 x 16), each alternately with ``nn.Conv2d(C * n, O, 3)`` (the multiply-adds a gather
+does), and the memory a step holds between forward and backward (tensors saved for the backward,
+plus the output).
 """
 
 from __future__ import annotations
@@ -48,8 +56,13 @@ COMPILE = True
 
 def steps(module: nn.Module, channels: int) -> tuple[Callable[[], object], Callable[[], None]]:
     """Forward and forward+backward steps of ``module`` on a random ``(B, channels, 32, 32)`` input."""
+    return steps_sized(module, channels, SIZE)
+
+
+def steps_sized(module: nn.Module, channels: int, size: int) -> tuple[Callable[[], object], Callable[[], None]]:
+    """Forward and forward+backward steps of ``module`` on a random ``(B, channels, size, size)`` input."""
     module.to(DEVICE)
-    x = torch.rand(BATCH, channels, SIZE, SIZE, device=DEVICE) * 2 - 1
+    x = torch.rand(BATCH, channels, size, size, device=DEVICE) * 2 - 1
     x_grad = x.clone().requires_grad_()
     synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else lambda: None
 
@@ -112,6 +125,86 @@ def run(repeats: int, warmup: int) -> list[dict]:
     return rows
 
 
+#: The segment sweep's shapes: (in channels, out channels, image size), batch 64, kernel 3, padding 1.
+SWEEP_SHAPES = ((3, 16, 32), (16, 32, 16))
+SWEEP_SEGMENTS = (1, 4, 16, 64)
+
+
+def saved_mb(module: nn.Module, x: torch.Tensor) -> float:
+    """Memory a training step holds between forward and backward: the bytes of every tensor
+    autograd saves for the backward (parameters excluded), plus the output, in MB."""
+    parameters = {p.data_ptr() for p in module.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.data_ptr() not in parameters:
+            seen[tensor.data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        y = module(x.clone().requires_grad_())
+    return (sum(seen.values()) + y.numel() * y.element_size()) / 2**20
+
+
+def sweep(repeats: int, warmup: int) -> tuple[list[dict], list[str]]:
+    """Forward+backward of ``continuous2d`` (n = 3, padding 1) under each contraction and
+    ``"auto"``, at 1 to 64 segments, each timed alternately with ``nn.Conv2d(C * n, O, 3)``: the
+    convolution over ``C * n`` channels a gather does the multiply-adds of."""
+    rows, summary = [], []
+    for channels, out, size in SWEEP_SHAPES:
+        shape = f"{channels}->{out} {size}x{size}"
+        _, floor = steps_sized(nn.Conv2d(channels * N, out, KERNEL, padding=1, bias=False), channels * N, size)
+        auto_ms: dict[int, float] = {}
+        auto_mb: dict[int, float] = {}
+        for segments in SWEEP_SEGMENTS:
+            for contraction in ("dense", "gather", "auto"):
+                if segments == 1 and contraction == "gather":
+                    continue  # one piece: every weight is active, the layer always runs dense
+                layer = high_order_convolution_layers(
+                    "continuous2d", N, channels, out, KERNEL, segments=segments, padding=1, contraction=contraction
+                ).to(DEVICE)
+                _, step = steps_sized(layer, channels, size)
+                ms, floor_ms, ratio = interleaved_ms(step, floor, repeats, warmup)
+                x = torch.rand(BATCH, channels, size, size, device=DEVICE) * 2 - 1
+                mb = saved_mb(layer, x)
+                if contraction == "auto":
+                    auto_ms[segments], auto_mb[segments] = ms, mb
+                rows.append(
+                    {
+                        "shape": shape,
+                        "segments": segments,
+                        "contraction": contraction,
+                        "ms": ms,
+                        "ratio": ratio,
+                        "mb": mb,
+                    }
+                )
+                print(
+                    f"{shape:14s} segments={segments:3d} {contraction:6s} fwd+bwd {ms:8.2f} ms "
+                    f"({ratio:5.2f}x conv(C*n))  saved {mb:7.2f} MB",
+                    flush=True,
+                )
+        one = next(r for r in rows if r["shape"] == shape and r["segments"] == 1 and r["contraction"] == "auto")
+        summary.append(
+            f"- {shape}: auto fwd+bwd at 64 segments / at 1 segment = {auto_ms[64] / auto_ms[1]:.2f}; "
+            f"1 segment / nn.Conv2d({channels * N}, {out}, 3) = {one['ratio']:.2f}; "
+            f"saved memory at 64 / at 1 = {auto_mb[64] / auto_mb[1]:.2f}"
+        )
+    return rows, summary
+
+
+def sweep_table(rows: list[dict]) -> str:
+    lines = [
+        "| shape | segments | contraction | fwd+bwd ms | x nn.Conv2d(C * n, O, 3) | saved MB |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['segments']} | {r['contraction']} | {r['ms']:.2f} | {r['ratio']:.2f} | {r['mb']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | fwd ms | floor fwd ms | fwd x floor | fwd+bwd ms | floor fwd+bwd ms | fwd+bwd x floor "
@@ -140,6 +233,7 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled / eager column")
+    parser.add_argument("--sweep-only", action="store_true", help="only the segment sweep (dense, gather, auto)")
     parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, help="markdown file (default results/bench_conv.md; --quick writes none)")
     args = parser.parse_args()
@@ -158,7 +252,19 @@ def main() -> None:
         f"{'bf16 autocast' if AUTOCAST is not None else 'float32'}, {device_name(DEVICE)}"
         f"{'' if DEVICE.type == 'cuda' else ', 2 threads'}; floor = nn.Conv2d(3 * M, 16, 3))"
     )
-    report = [title, "", f"Allocator: {allocator_note()}.", "", table(run(repeats, warmup))]
+    report = [title, "", f"Allocator: {allocator_note()}.", ""]
+    if not args.sweep_only:
+        report.append(table(run(repeats, warmup)))
+    sweep_rows, summary = sweep(repeats, warmup)
+    report += [
+        "",
+        f"### Segment sweep: dense, gather and auto (batch {BATCH}, kernel 3, padding 1, n = {N}, "
+        f"{device_name(DEVICE)}{'' if DEVICE.type == 'cuda' else ', 2 threads'})",
+        "",
+        sweep_table(sweep_rows),
+        "",
+        *summary,
+    ]
     if args.quick:
         report.insert(1, "\n(--quick smoke run: too few repeats for real timings)")
     print("\n".join(report))

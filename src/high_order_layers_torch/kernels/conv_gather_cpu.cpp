@@ -14,11 +14,15 @@
 // columns up to a whole number of vector registers, so no loop has a remainder.
 //
 // Forward: work is split over (sample, group, block of output positions); the basis of every input
-// element of the group is computed once per item, and each output row's accumulators stay in
-// vector registers over all the links that feed it.
+// element of the group is computed once per item, each output row's accumulators stay in vector
+// registers over all the links that feed it (several rows at a time), and the channels go in tiles
+// whose slabs stay in cache.
 // Backward: split over (input channel, range of samples), so the input gradient of a channel and
 // the weight gradient of its slabs belong to one thread (ranges of samples write separate copies
-// of the weight gradient, summed afterwards, when there are fewer channels than threads).
+// of the weight gradient, summed afterwards, when there are fewer channels than threads). The
+// input gradient goes position by position through the inverse table (P x J: which output reads
+// input position p through tap j); the weight gradient pools the positions of a few samples,
+// sorts them by piece and sums each run of one piece in registers before adding it to the slab.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -66,28 +70,34 @@ constexpr int kAccumulators = 4;
 #endif
 
 // Output rows r0 .. r1 of one sample and group, for the NV vectors of outputs starting at o:
-// acc[(r - r0) * Opad + o ..] = sum over the links feeding r. RB rows at a time, so RB * NV
-// independent chains of multiply-adds hide their latency; each row adds its links in the same
-// order whatever RB is, so the blocking changes no value.
-template <typename T, int NV, int RB>
-void forward_rows(const T* wt, const int32_t* taps, const int32_t* start, const T* phi, T* acc, int64_t r0,
-                  int64_t r1, int64_t c0, const ConvShape& s, int64_t M, int64_t K, int64_t o) {
+// acc[(r - r0) * Opad + o ..] += the links from the group's channels c0 .. c1 (numbered within the
+// group; the group's first channel is `group_channel`), or = them with `first`. RB rows at a time,
+// so RB * NV independent chains of multiply-adds hide their latency; each row adds its links in
+// the same order whatever RB is, so the blocking changes no value. `offset[e]` is start[e] * Opad.
+// KT is K where it is known at compile time (the K multiply-adds of a link then unroll), else 0.
+template <typename T, int KT, int NV, int RB>
+void forward_rows(const T* wt, const int32_t* taps, const int32_t* offset, const T* phi, T* acc, int64_t r0,
+                  int64_t r1, int64_t group_channel, int64_t c0, int64_t c1, bool first, const ConvShape& s,
+                  int64_t M, int64_t K_runtime, int64_t o) {
   using V = typename Lanes<T>::vec;
   constexpr int64_t L = Lanes<T>::size;
+  const int64_t K = KT > 0 ? KT : K_runtime;
+  const int64_t slab_size = s.J * M * s.Opad;  // one channel's slabs
   int64_t r = r0;
   for (; r + RB <= r1; r += RB) {
     V a[RB][NV];
     for (int q = 0; q < RB; ++q)
-      for (int v = 0; v < NV; ++v) a[q][v] = V{};
+      for (int v = 0; v < NV; ++v) a[q][v] = first ? V{} : load(acc + (r + q - r0) * s.Opad + o + v * L);
     for (int64_t j = 0; j < s.J; ++j) {
       int64_t p[RB];
       for (int q = 0; q < RB; ++q) p[q] = taps[(r + q) * s.J + j];
-      const T* slabs = wt + ((c0 * s.J + j) * M) * s.Opad + o;  // channel c: + c * J * M * Opad
-      for (int64_t c = 0; c < s.Cg; ++c) {
+      const T* slab = wt + ((group_channel + c0) * s.J + j) * M * s.Opad + o;
+      for (int64_t c = c0; c < c1; ++c, slab += slab_size) {
+        const int64_t row = c * s.P;
         for (int q = 0; q < RB; ++q) {
           if (p[q] < 0) continue;
-          const int64_t e = c * s.P + p[q];
-          const T* w = slabs + (c * s.J * M + start[e]) * s.Opad;
+          const int64_t e = row + p[q];
+          const T* w = slab + offset[e];
           const T* ph = phi + e * K;
           for (int64_t k = 0; k < K; ++k) {
             const T value = ph[k];
@@ -100,30 +110,49 @@ void forward_rows(const T* wt, const int32_t* taps, const int32_t* start, const 
       for (int v = 0; v < NV; ++v) store(acc + (r + q - r0) * s.Opad + o + v * L, a[q][v]);
   }
   if constexpr (RB > 1) {
-    if (r < r1) forward_rows<T, NV, 1>(wt, taps, start, phi, acc + (r - r0) * s.Opad, r, r1, c0, s, M, K, o);
+    if (r < r1)
+      forward_rows<T, KT, NV, 1>(wt, taps, offset, phi, acc + (r - r0) * s.Opad, r, r1, group_channel, c0, c1, first,
+                                 s, M, K, o);
   }
 }
 
-template <typename T, int NV>
-void forward_columns(const T* wt, const int32_t* taps, const int32_t* start, const T* phi, T* acc, int64_t r0,
-                     int64_t r1, int64_t c0, const ConvShape& s, int64_t M, int64_t K, int64_t o) {
-  constexpr int RB = kAccumulators / NV > 1 ? kAccumulators / NV : 1;
-  forward_rows<T, NV, RB>(wt, taps, start, phi, acc, r0, r1, c0, s, M, K, o);
+template <typename T, int KT>
+void forward_block(const T* wt, const int32_t* taps, const int32_t* offset, const T* phi, T* acc, int64_t r0,
+                   int64_t r1, int64_t group_channel, int64_t c0, int64_t c1, bool first, const ConvShape& s,
+                   int64_t M, int64_t K) {
+  constexpr int64_t L = Lanes<T>::size;
+  constexpr int kRows4 = kAccumulators / 4 > 1 ? kAccumulators / 4 : 1;
+  constexpr int kRows2 = kAccumulators / 2, kRows1 = kAccumulators;
+  int64_t o = 0;
+  for (; o + 4 * L <= s.Opad; o += 4 * L)
+    forward_rows<T, KT, 4, kRows4>(wt, taps, offset, phi, acc, r0, r1, group_channel, c0, c1, first, s, M, K, o);
+  for (; o + 2 * L <= s.Opad; o += 2 * L)
+    forward_rows<T, KT, 2, kRows2>(wt, taps, offset, phi, acc, r0, r1, group_channel, c0, c1, first, s, M, K, o);
+  if (o < s.Opad)
+    forward_rows<T, KT, 1, kRows1>(wt, taps, offset, phi, acc, r0, r1, group_channel, c0, c1, first, s, M, K, o);
 }
 
 template <typename T>
-void forward_block(const T* wt, const int32_t* taps, const int32_t* start, const T* phi, T* acc, int64_t r0,
-                   int64_t r1, int64_t c0, const ConvShape& s, int64_t M, int64_t K) {
-  constexpr int64_t L = Lanes<T>::size;
-  int64_t o = 0;
-  for (; o + 4 * L <= s.Opad; o += 4 * L) forward_columns<T, 4>(wt, taps, start, phi, acc, r0, r1, c0, s, M, K, o);
-  switch ((s.Opad - o) / L) {
-    case 3: forward_columns<T, 3>(wt, taps, start, phi, acc, r0, r1, c0, s, M, K, o); break;
-    case 2: forward_columns<T, 2>(wt, taps, start, phi, acc, r0, r1, c0, s, M, K, o); break;
-    case 1: forward_columns<T, 1>(wt, taps, start, phi, acc, r0, r1, c0, s, M, K, o); break;
-    default: break;
+using ForwardBlock = void (*)(const T*, const int32_t*, const int32_t*, const T*, T*, int64_t, int64_t, int64_t,
+                              int64_t, int64_t, bool, const ConvShape&, int64_t, int64_t);
+
+template <typename T>
+ForwardBlock<T> forward_block_for(int64_t K) {
+  switch (K) {
+    case 1: return forward_block<T, 1>;
+    case 2: return forward_block<T, 2>;
+    case 3: return forward_block<T, 3>;
+    case 4: return forward_block<T, 4>;
+    case 5: return forward_block<T, 5>;
+    case 6: return forward_block<T, 6>;
+    case 7: return forward_block<T, 7>;
+    case 8: return forward_block<T, 8>;
+    default: return forward_block<T, 0>;
   }
 }
+
+// Bytes of slabs a forward tile of channels reads (they stay in L2 over a block of output rows).
+constexpr int64_t kSlabBytes = 512 * 1024;
 
 // Output rows per block: a block's accumulators (rows x Opad) stay in L1/L2 until written out.
 constexpr int64_t kRowBlock = 64;
@@ -133,10 +162,12 @@ void forward_kernel(const T* x, const T* wt, const int32_t* taps, T* y, const Co
                     const T* nodes, const T* weights, int64_t tiles) {
   const int64_t K = basis.K, M = basis.M, O = s.G * s.Og;
   const int64_t tile_rows = (s.R + tiles - 1) / tiles;
+  const int64_t channel_tile = slab_block(s.J * M, s.Opad, sizeof(T), kSlabBytes);
   at::parallel_for(0, s.B * s.G * tiles, 1, [&](int64_t begin, int64_t end) {
     RowBasis<T> row(s.P, K);
     std::vector<int32_t> start(s.Cg * s.P);
     std::vector<T> phi(s.Cg * s.P * K);
+    const ForwardBlock<T> block = forward_block_for<T>(K);
     const AlignedBuffer<T> acc(std::min(kRowBlock, tile_rows) * s.Opad);
     int64_t basis_of = -1;  // the (sample, group) whose basis `start` and `phi` hold
     for (int64_t item = begin; item < end; ++item) {
@@ -146,46 +177,21 @@ void forward_kernel(const T* x, const T* wt, const int32_t* taps, T* y, const Co
           row.locate(x + (b * s.C + group * s.Cg + c) * s.P, basis, start.data() + c * s.P);
           row.values(nodes, weights, false, phi.data() + c * s.P * K);
         }
+        for (int32_t& first : start) first *= static_cast<int32_t>(s.Opad);  // row offsets in the slabs
         basis_of = item / tiles;
       }
       const int64_t first = tile * tile_rows, last = std::min(s.R, first + tile_rows);
       for (int64_t r0 = first; r0 < last; r0 += kRowBlock) {
         const int64_t r1 = std::min(last, r0 + kRowBlock);
-        forward_block(wt, taps, start.data(), phi.data(), acc.data(), r0, r1, group * s.Cg, s, M, K);
+        // channels in tiles whose slabs stay in cache while the block's rows read them
+        for (int64_t c0 = 0; c0 < s.Cg; c0 += channel_tile)
+          block(wt, taps, start.data(), phi.data(), acc.data(), r0, r1, group * s.Cg, c0,
+                std::min(s.Cg, c0 + channel_tile), c0 == 0, s, M, K);
         // (rows x Og) of the block into y[b, group * Og + o, r0 + row]
         transpose(acc.data(), s.Opad, y + (b * O + group * s.Og) * s.R + r0, s.R, r1 - r0, s.Og);
       }
     }
   });
-}
-
-// Gradients of one input row (sample b, channel c), for any K: every link adds phi_k * g[r] into
-// the K active rows of its slab in memory, and g[r] * sum_k dphi_k w_k into the vector accumulator
-// of its input position (summed to a scalar at the end).
-template <typename T>
-void backward_row_any(const T* g, const T* wc, T* gw, const int32_t* inverse, const int32_t* start, const T* phi,
-                      const T* dphi, T* gxv, const ConvShape& s, int64_t M, int64_t K) {
-  using V = typename Lanes<T>::vec;
-  constexpr int64_t L = Lanes<T>::size;
-  for (int64_t p = 0; p < s.P; ++p) {
-    V sum = V{};
-    for (int64_t j = 0; j < s.J; ++j) {
-      const int64_t r = inverse[p * s.J + j];
-      if (r < 0) continue;
-      const T* gr = g + r * s.Opad;
-      const int64_t offset = (j * M + start[p]) * s.Opad;
-      for (int64_t o = 0; o < s.Opad; o += L) {
-        const V gv = load(gr + o);
-        V slope = V{};
-        for (int64_t k = 0; k < K; ++k) {
-          if (gxv != nullptr) slope += dphi[p * K + k] * load(wc + offset + k * s.Opad + o);
-          store(gw + offset + k * s.Opad + o, load(gw + offset + k * s.Opad + o) + phi[p * K + k] * gv);
-        }
-        sum += gv * slope;
-      }
-    }
-    if (gxv != nullptr) store(gxv + p * L, sum);
-  }
 }
 
 // Input gradient of one row with K known at compile time: for each input position,
@@ -222,12 +228,16 @@ void input_gradient_row(const T* g, const T* wc, const int32_t* inverse, const i
   }
 }
 
-// Weight gradient of one row with K known at compile time: the positions on one piece share
-// their K active rows, so for each tap the run of them (`order`, from sort_by_start) is summed in
-// registers, K x NV vectors, and added to the slab once.
+// Weight gradient of a pool of entries (sample, input position) of one channel, K known at compile
+// time. The entries are sorted by piece (`first` delimits the runs of each first active weight), and
+// all entries of a run share their K active rows, so for each tap the run is summed in registers,
+// K x NV vectors, and added to the slab once. Pooling several samples' positions makes the runs long
+// even with many segments. Entry i reads the output gradient row g_base[i] + inverse[position[i], j]
+// through tap j; its K basis values are phi[i * K ..].
 template <typename T, int K, int NV>
-void weight_gradient_columns(const T* g, T* gw, const int32_t* inverse, const T* phi, const int32_t* order,
-                             const int32_t* first, int64_t runs, const ConvShape& s, int64_t M, int64_t o) {
+void weight_gradient_runs(const T* gt, T* gw, const int32_t* inverse, const T* phi, const int32_t* position,
+                          const int64_t* g_base, const int32_t* first, int64_t runs, const ConvShape& s, int64_t M,
+                          int64_t o) {
   using V = typename Lanes<T>::vec;
   constexpr int64_t L = Lanes<T>::size;
   for (int64_t j = 0; j < s.J; ++j) {
@@ -238,12 +248,13 @@ void weight_gradient_columns(const T* g, T* gw, const int32_t* inverse, const T*
       for (int k = 0; k < K; ++k)
         for (int v = 0; v < NV; ++v) acc[k][v] = V{};
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t p = order[i], r = inverse[p * s.J + j];
+        const int64_t r = inverse[position[i] * s.J + j];
         if (r < 0) continue;
+        const T* g = gt + (g_base[i] + r) * s.Opad + o;
         V gv[NV];
-        for (int v = 0; v < NV; ++v) gv[v] = load(g + r * s.Opad + o + v * L);
+        for (int v = 0; v < NV; ++v) gv[v] = load(g + v * L);
         for (int k = 0; k < K; ++k) {
-          const T value = phi[p * K + k];
+          const T value = phi[i * K + k];
           for (int v = 0; v < NV; ++v) acc[k][v] += value * gv[v];
         }
       }
@@ -255,35 +266,85 @@ void weight_gradient_columns(const T* g, T* gw, const int32_t* inverse, const T*
 }
 
 template <typename T, int K>
-void backward_row(const T* g, const T* wc, T* gw, const int32_t* inverse, const int32_t* start, const T* phi,
-                  const T* dphi, T* gxv, const int32_t* order, const int32_t* first, int64_t runs, const ConvShape& s,
-                  int64_t M) {
+void weight_gradient_pool(const T* gt, T* gw, const int32_t* inverse, const T* phi, const int32_t* position,
+                          const int64_t* g_base, const int32_t* first, int64_t runs, const ConvShape& s, int64_t M) {
   constexpr int64_t L = Lanes<T>::size;
-  if (gxv != nullptr) input_gradient_row<T, K>(g, wc, inverse, start, dphi, gxv, s, M);
   int64_t o = 0;
   for (; o + 2 * L <= s.Opad; o += 2 * L)
-    weight_gradient_columns<T, K, 2>(g, gw, inverse, phi, order, first, runs, s, M, o);
-  if (o < s.Opad) weight_gradient_columns<T, K, 1>(g, gw, inverse, phi, order, first, runs, s, M, o);
+    weight_gradient_runs<T, K, 2>(gt, gw, inverse, phi, position, g_base, first, runs, s, M, o);
+  if (o < s.Opad) weight_gradient_runs<T, K, 1>(gt, gw, inverse, phi, position, g_base, first, runs, s, M, o);
 }
 
+// Input gradient of one row for any K (accumulators in memory).
 template <typename T>
-using BackwardRow = void (*)(const T*, const T*, T*, const int32_t*, const int32_t*, const T*, const T*, T*,
-                             const int32_t*, const int32_t*, int64_t, const ConvShape&, int64_t);
-
-template <typename T>
-BackwardRow<T> backward_row_for(int64_t K) {
-  switch (K) {
-    case 1: return backward_row<T, 1>;
-    case 2: return backward_row<T, 2>;
-    case 3: return backward_row<T, 3>;
-    case 4: return backward_row<T, 4>;
-    case 5: return backward_row<T, 5>;
-    case 6: return backward_row<T, 6>;
-    case 7: return backward_row<T, 7>;
-    case 8: return backward_row<T, 8>;
-    default: return nullptr;  // backward_row_any
+void input_gradient_row_any(const T* g, const T* wc, const int32_t* inverse, const int32_t* start, const T* dphi,
+                            T* gxv, const ConvShape& s, int64_t M, int64_t K) {
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  for (int64_t p = 0; p < s.P; ++p) {
+    V sum = V{};
+    for (int64_t j = 0; j < s.J; ++j) {
+      const int64_t r = inverse[p * s.J + j];
+      if (r < 0) continue;
+      const T* w = wc + (j * M + start[p]) * s.Opad;
+      for (int64_t o = 0; o < s.Opad; o += L) {
+        V slope = V{};
+        for (int64_t k = 0; k < K; ++k) slope += dphi[p * K + k] * load(w + k * s.Opad + o);
+        sum += load(g + r * s.Opad + o) * slope;
+      }
+    }
+    store(gxv + p * L, sum);
   }
 }
+
+// Weight gradient of a pool for any K (one row of the slab at a time, in memory).
+template <typename T>
+void weight_gradient_pool_any(const T* gt, T* gw, const int32_t* inverse, const T* phi, const int32_t* position,
+                              const int64_t* g_base, const int32_t* start, int64_t entries, const ConvShape& s,
+                              int64_t M, int64_t K) {
+  using V = typename Lanes<T>::vec;
+  constexpr int64_t L = Lanes<T>::size;
+  for (int64_t i = 0; i < entries; ++i)
+    for (int64_t j = 0; j < s.J; ++j) {
+      const int64_t r = inverse[position[i] * s.J + j];
+      if (r < 0) continue;
+      const T* g = gt + (g_base[i] + r) * s.Opad;
+      T* rows = gw + (j * M + start[i]) * s.Opad;
+      for (int64_t o = 0; o < s.Opad; o += L)
+        for (int64_t k = 0; k < K; ++k)
+          store(rows + k * s.Opad + o, load(rows + k * s.Opad + o) + phi[i * K + k] * load(g + o));
+    }
+}
+
+template <typename T>
+struct BackwardKernels {
+  void (*input)(const T*, const T*, const int32_t*, const int32_t*, const T*, T*, const ConvShape&, int64_t);
+  void (*weight)(const T*, T*, const int32_t*, const T*, const int32_t*, const int64_t*, const int32_t*, int64_t,
+                 const ConvShape&, int64_t);
+};
+
+template <typename T, int K>
+BackwardKernels<T> backward_kernels_k() {
+  return {input_gradient_row<T, K>, weight_gradient_pool<T, K>};
+}
+
+template <typename T>
+BackwardKernels<T> backward_kernels_for(int64_t K) {
+  switch (K) {
+    case 1: return backward_kernels_k<T, 1>();
+    case 2: return backward_kernels_k<T, 2>();
+    case 3: return backward_kernels_k<T, 3>();
+    case 4: return backward_kernels_k<T, 4>();
+    case 5: return backward_kernels_k<T, 5>();
+    case 6: return backward_kernels_k<T, 6>();
+    case 7: return backward_kernels_k<T, 7>();
+    case 8: return backward_kernels_k<T, 8>();
+    default: return {nullptr, nullptr};  // the *_any versions
+  }
+}
+
+// Entries (sample, position) pooled for one sort: enough for long runs, few enough to stay in cache.
+constexpr int64_t kPoolEntries = 4096;
 
 template <typename T>
 void backward_kernel(const T* gt, const T* x, const T* wt, const int32_t* inverse, T* gx, T* gwt,
@@ -291,38 +352,60 @@ void backward_kernel(const T* gt, const T* x, const T* wt, const int32_t* invers
   constexpr int64_t L = Lanes<T>::size;
   const int64_t K = basis.K, M = basis.M, runs = M - K + 1;
   const T scale = T(basis.segments);  // d t / d x
-  const BackwardRow<T> row_kernel = backward_row_for<T>(K);
+  const BackwardKernels<T> kernels = backward_kernels_for<T>(K);
+  const int64_t pool = std::max<int64_t>(1, kPoolEntries / std::max<int64_t>(s.P, 1));  // samples per pool
   at::parallel_for(0, s.C * chunks, 1, [&](int64_t begin, int64_t end) {
     RowBasis<T> row(s.P, K);
-    std::vector<int32_t> start(s.P), order(s.P), first(runs + 1), cursor(runs);
-    std::vector<T> phi(s.P * K), dphi(gx == nullptr ? 0 : s.P * K);
+    const int64_t capacity = std::min(pool, s.B) * s.P;
+    std::vector<int32_t> start(capacity), order(capacity), position(capacity), first(runs + 1), cursor(runs);
+    std::vector<int64_t> g_base(capacity);
+    std::vector<T> phi(capacity * K), phi_sorted(capacity * K), dphi(gx == nullptr ? 0 : s.P * K);
     const AlignedBuffer<T> gxv(gx == nullptr ? 1 : s.P * L);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t c = item / chunks, chunk = item % chunks, group = c / s.Cg;
-      const int64_t b0 = chunk * s.B / chunks, b1 = (chunk + 1) * s.B / chunks;
+      const int64_t b_first = chunk * s.B / chunks, b_last = (chunk + 1) * s.B / chunks;
       const T* wc = wt + c * s.J * M * s.Opad;
       T* gw = gwt + (chunk * s.C + c) * s.J * M * s.Opad;
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* xr = x + (b * s.C + c) * s.P;
-        const T* g = gt + (b * s.G + group) * s.R * s.Opad;
-        T* sums = gx == nullptr ? nullptr : gxv.data();
-        row.locate(xr, basis, start.data());
-        row.values(nodes, weights, false, phi.data());
-        if (gx != nullptr) row.values(nodes, weights, true, dphi.data());
-        if (row_kernel == nullptr) {
-          backward_row_any(g, wc, gw, inverse, start.data(), phi.data(), dphi.data(), sums, s, M, K);
-        } else {
-          sort_by_start(start.data(), s.P, runs, order.data(), first.data(), cursor.data());
-          row_kernel(g, wc, gw, inverse, start.data(), phi.data(), dphi.data(), sums, order.data(), first.data(), runs,
-                     s, M);
+      for (int64_t b0 = b_first; b0 < b_last; b0 += pool) {
+        const int64_t b1 = std::min(b_last, b0 + pool), entries = (b1 - b0) * s.P;
+        for (int64_t b = b0; b < b1; ++b) {
+          const T* xr = x + (b * s.C + c) * s.P;
+          int32_t* row_start = start.data() + (b - b0) * s.P;
+          T* row_phi = phi.data() + (b - b0) * s.P * K;
+          row.locate(xr, basis, row_start);
+          row.values(nodes, weights, false, row_phi);
+          if (gx == nullptr) continue;
+          row.values(nodes, weights, true, dphi.data());
+          const T* g = gt + (b * s.G + group) * s.R * s.Opad;
+          if (kernels.input != nullptr) {
+            kernels.input(g, wc, inverse, row_start, dphi.data(), gxv.data(), s, M);
+          } else {
+            input_gradient_row_any(g, wc, inverse, row_start, dphi.data(), gxv.data(), s, M, K);
+          }
+          T* gxr = gx + (b * s.C + c) * s.P;
+          for (int64_t p = 0; p < s.P; ++p) {
+            // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
+            const bool inside = !basis.clamp || (xr[p] >= T(-1) && xr[p] <= T(1));
+            gxr[p] = inside ? horizontal_sum<T>(load(gxv.data() + p * L)) * scale : T(0);
+          }
         }
-        if (gx == nullptr) continue;
-        T* gxr = gx + (b * s.C + c) * s.P;
-        for (int64_t p = 0; p < s.P; ++p) {
-          // clamp passes no gradient outside [-1, 1] (nor for NaN), as torch.clamp's backward
-          const bool inside = !basis.clamp || (xr[p] >= T(-1) && xr[p] <= T(1));
-          gxr[p] = inside ? horizontal_sum<T>(load(gxv.data() + p * L)) * scale : T(0);
+        if (kernels.weight == nullptr) {
+          for (int64_t e = 0; e < entries; ++e) {
+            position[e] = static_cast<int32_t>(e % s.P);
+            g_base[e] = ((b0 + e / s.P) * s.G + group) * s.R;
+          }
+          weight_gradient_pool_any(gt, gw, inverse, phi.data(), position.data(), g_base.data(), start.data(),
+                                   entries, s, M, K);
+          continue;
         }
+        sort_by_start(start.data(), entries, runs, order.data(), first.data(), cursor.data());
+        for (int64_t i = 0; i < entries; ++i) {
+          const int64_t e = order[i], sample = e / s.P;
+          position[i] = static_cast<int32_t>(e - sample * s.P);
+          g_base[i] = ((b0 + sample) * s.G + group) * s.R;
+          for (int64_t k = 0; k < K; ++k) phi_sorted[i * K + k] = phi[e * K + k];
+        }
+        kernels.weight(gt, gw, inverse, phi_sorted.data(), position.data(), g_base.data(), first.data(), runs, s, M);
       }
     }
   });
