@@ -199,9 +199,8 @@ def sweep_table(rows: list[dict]) -> str:
         "|---|---:|---|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(
-            f"| {r['shape']} | {r['segments']} | {r['contraction']} | {r['ms']:.2f} | {r['ratio']:.2f} | {r['mb']:.2f} |"
-        )
+        cells = (r["shape"], r["segments"], r["contraction"], f"{r['ms']:.2f}", f"{r['ratio']:.2f}", f"{r['mb']:.2f}")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
 

@@ -11,8 +11,7 @@ import torch
 
 from helpers import assert_close_ulps, record_cpu_kernels
 from high_order_layers_torch.functional import convolution_output_size, convolution_taps
-from high_order_layers_torch.kernels import conv_contraction, fused_piecewise_conv, override
-from high_order_layers_torch.kernels import _ops
+from high_order_layers_torch.kernels import _ops, conv_contraction, fused_piecewise_conv, override
 from high_order_layers_torch.layers import (
     HighOrderLinear,
     PiecewisePolynomialBasis,
@@ -284,3 +283,25 @@ def test_the_entry_point_matches_aten_convolution_of_the_expansion(path: str) ->
         expected = _ops.conv_gather_reference(x, weight, 3, 4, True, True, list(stride), list(padding),
                                               list(dilation), False, [0, 0], 2)  # fmt: skip
         assert_close_ulps(fused_piecewise_conv(x, weight, 3, 4, True, **args), expected, ulps=64)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gather_through_the_fully_connected_gather_equals_the_reference(transposed: bool) -> None:
+    """The route of devices with only the fully-connected gather (CUDA), run here with the CPU's."""
+    from high_order_layers_torch.kernels._functions import conv_gather_by_links
+
+    for dims, groups, stride, padding, dilation in [(1, 1, 1, 0, 1), (2, 2, 2, 1, 1), (3, 1, 1, 1, 2)]:
+        x = inputs(4, dims).requires_grad_()
+        shape = (4, 9, 6 // groups, *([3] * dims)) if transposed else (6, 4 // groups, 9, *([3] * dims))
+        weight = torch.randn(shape, dtype=F64, requires_grad=True)
+        extra = [1 if transposed and stride > 1 else 0] * dims
+        args = (3, 4, True, True, [stride] * dims, [padding] * dims, [dilation] * dims, transposed, extra, groups)
+        actual, expected = conv_gather_by_links(x, weight, *args), _ops.conv_gather_reference(x, weight, *args)
+        grad = torch.randn_like(expected)
+        assert_close_ulps(actual, expected, ulps=64)
+        for a, b in zip(
+            torch.autograd.grad(actual, (x, weight), grad),
+            torch.autograd.grad(expected, (x, weight), grad),
+            strict=True,
+        ):
+            assert_close_ulps(a, b, ulps=64)

@@ -127,3 +127,15 @@ def test_bf16_autocast_trains_close_to_float32(layer_type):
     tolerance = 0.15 if layer_type.endswith("_prod") else 0.05
     scale = reference.abs().max().item()
     torch.testing.assert_close(y.float(), reference, rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("contraction", ["dense", "gather"])
+def test_gather_convolutions_match_cpu(transposed, contraction):
+    """On CUDA a gather convolution runs the fully-connected Triton gather over every input
+    position's links (:func:`~high_order_layers_torch.kernels._functions.conv_gather_by_links`)."""
+    build = high_order_convolution_transpose_layers if transposed else high_order_convolution_layers
+    options = dict(stride=2, padding=1, output_padding=1) if transposed else dict(padding=1, groups=2)
+    conv = build("continuous2d", n=3, in_channels=4, out_channels=6, kernel_size=3, segments=16, **options).double()
+    conv.contraction = contraction
+    compare_devices(conv, (torch.rand(2, 4, 9, 9, dtype=torch.float64) - 0.5) * 2.4, ulps=1e5)

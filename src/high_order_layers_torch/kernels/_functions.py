@@ -11,10 +11,13 @@ the operator's autograd does. Either way the result is the same to round-off and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
+from ..functional import convolution_output_size, convolution_taps
 from . import _ops
 from ._policy import has_kernel
 
@@ -64,9 +67,68 @@ def fused_piecewise_conv(
     """
     extra = [0] * len(stride) if output_padding is None else list(output_padding)
     args = (n, segments, continuous, clamp, list(stride), list(padding), list(dilation), transposed, extra, groups)
+    x = x.to(weight.dtype)
     if has_kernel("piecewise_conv_gather", weight.device.type, weight.dtype):
-        return _ops.piecewise_conv_gather(x.to(weight.dtype), weight, *args)
-    return _ops.conv_gather_reference(x.to(weight.dtype), weight, *args)
+        return _ops.piecewise_conv_gather(x, weight, *args)
+    if weight.device.type != "cpu" and has_kernel("piecewise_gather", weight.device.type, weight.dtype):
+        return conv_gather_by_links(x, weight, *args)
+    return _ops.conv_gather_reference(x, weight, *args)
+
+
+def conv_gather_by_links(
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> Tensor:
+    """:func:`fused_piecewise_conv` through the fully-connected gather (the devices with a gather
+    kernel but no convolution kernel: Triton on CUDA). Every input position is a sample of the
+    fully-connected layer whose links are the group's channels and whose outputs are the
+    (output channel, kernel tap) pairs: ``v[b, p, o, j] = sum_c f_{o,c,j}(x[b, c, p])``; each output
+    position then sums ``v`` over the taps that read it, ``y[b, o, r] = sum_j v[b, taps[r, j], o, j]``
+    (unread taps add nothing). The multiply-adds are those of the convolution over ``C * n``
+    channels; ``v`` takes ``prod(kernel)`` times the memory of an output.
+
+    Shape:
+        as :func:`fused_piecewise_conv`.
+    """
+    batch, channels, *spatial = x.shape
+    kernel = tuple(weight.shape[3:])
+    taps_count, positions = math.prod(kernel), math.prod(spatial)
+    group_channels = channels // groups
+    if transposed:  # (C, M, Og, *k) -> (G, Og * J, Cg, M)
+        num_weights, group_outputs = weight.shape[1:3]
+        grouped = weight.reshape(groups, group_channels, num_weights, group_outputs, taps_count).permute(0, 3, 4, 1, 2)
+    else:  # (O, Cg, M, *k) -> (G, Og * J, Cg, M)
+        group_outputs, num_weights = weight.shape[0] // groups, weight.shape[2]
+        grouped = weight.reshape(groups, group_outputs, group_channels, num_weights, taps_count).permute(0, 1, 4, 2, 3)
+    links = grouped.reshape(groups, group_outputs * taps_count, group_channels, num_weights)
+    samples = x.reshape(batch, groups, group_channels, positions).permute(1, 0, 3, 2)  # (G, B, P, Cg)
+    values = torch.stack(
+        [
+            fused_piecewise_gather(
+                samples[g].reshape(batch * positions, group_channels), links[g], n, segments, continuous, clamp=clamp
+            )  # fmt: skip
+            for g in range(groups)
+        ]
+    )  # (G, B * P, Og * J)
+    values = values.view(groups, batch, positions, group_outputs, taps_count).permute(0, 1, 4, 2, 3)  # (G, B, J, P, Og)
+    taps = convolution_taps(spatial, kernel, stride, padding, dilation, transposed, output_padding).to(x.device)
+    read = values[
+        :, :, torch.arange(taps_count, device=x.device).unsqueeze(1), taps.t().clamp(min=0)
+    ]  # (G, B, J, R, Og)
+    read = read * (taps.t() >= 0).unsqueeze(-1).to(read.dtype)
+    size = convolution_output_size(spatial, kernel, stride, padding, dilation, transposed, output_padding)
+    y = read.sum(2).permute(1, 0, 3, 2)  # (B, G, Og, R)
+    return y.reshape(batch, groups * group_outputs, *size)
 
 
 #: The gather on CUDA tensors: the same operator, whose CUDA kernel is Triton's.

@@ -374,10 +374,10 @@ def _(
     wt, group_outputs = _kernel_layout(weight, transposed, groups)
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
     flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
+    grad_flat = grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:]))
     grad_x, grad_wt = kernels.conv_gather_backward(
-        grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:])), flat, wt, inverse, local_nodes(n), segments, piece_stride,
-        clamp, groups, group_outputs, needs[0],
-    )  # fmt: skip
+        grad_flat, flat, wt, inverse, local_nodes(n), segments, piece_stride, clamp, groups, group_outputs, needs[0]
+    )
     grads = (
         grad_x.view_as(x) if needs[0] else grad_x,
         _layers_layout(grad_wt, weight, transposed, groups, group_outputs),
