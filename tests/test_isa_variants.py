@@ -36,6 +36,8 @@ SHORT = [
     "tests/test_expand_kernel.py::test_fused_expansion_matches_the_twin",
     "tests/test_expand_kernel.py::test_nodes_and_joints_give_exact_one_hot_rows_up_to_rounding",
     "tests/test_fc_layers.py::test_one_segment_piecewise_equals_polynomial",
+    "tests/test_conv_gather.py::test_gather_handles_wide_narrow_and_single_sample_shapes",
+    "tests/test_conv_gather.py::test_gather_equals_dense_for_every_basis_size_and_range_policy",
     "tests/test_range_policy.py",  # PyTorch's own fmod differs by variant
     "tests/test_isa_variants.py::test_forced_isa_is_the_one_built",
 ]
@@ -43,6 +45,7 @@ FULL = [
     "tests/test_kernels.py",
     "tests/test_product_kernel.py",
     "tests/test_expand_kernel.py",
+    "tests/test_conv_gather.py",
     "tests/test_contraction.py",
     "tests/test_fc_layers.py",
     "tests/test_range_policy.py",
