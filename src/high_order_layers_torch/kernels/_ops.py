@@ -298,33 +298,6 @@ def _cached_inverse_taps(*geometry: tuple[int, ...] | bool) -> Tensor:
     return inverse[:positions].to(torch.int32).contiguous()
 
 
-def _kernel_layout(weight: Tensor, transposed: bool, groups: int) -> tuple[Tensor, int]:
-    """``(wt, Og)``: the layers' weight as the CPU kernel reads it, ``(C, J, M, Opad)`` (each
-    channel's outputs zero-padded to whole 64-byte vectors), and the outputs per group."""
-    if transposed:
-        channels, num_weights, group_outputs = weight.shape[:3]
-        grouped = weight.reshape(groups, channels // groups, num_weights, group_outputs, -1).permute(0, 1, 4, 2, 3)
-    else:
-        outputs, group_channels, num_weights = weight.shape[:3]
-        group_outputs = outputs // groups
-        grouped = weight.reshape(groups, group_outputs, group_channels, num_weights, -1).permute(0, 2, 4, 3, 1)
-    lanes = 64 // weight.element_size()
-    padded = -(-group_outputs // lanes) * lanes
-    _, group_channels, taps, _, _ = grouped.shape
-    wt = weight.new_zeros(groups, group_channels, taps, num_weights, padded)
-    wt[..., :group_outputs] = grouped  # (G, C / G, J, M, Og) into the padded slabs
-    return wt.flatten(0, 1), group_outputs
-
-
-def _layers_layout(grad_wt: Tensor, weight: Tensor, transposed: bool, groups: int, group_outputs: int) -> Tensor:
-    """The inverse of :func:`_kernel_layout` for a weight gradient (padding columns dropped)."""
-    channels, taps, num_weights, _ = grad_wt.shape
-    grouped = grad_wt[..., :group_outputs].reshape(groups, channels // groups, taps, num_weights, group_outputs)
-    # back to (G, Cg, M, Og, J) for transposed, (G, Og, Cg, M, J) otherwise
-    ordered = grouped.permute(0, 1, 3, 4, 2) if transposed else grouped.permute(0, 4, 1, 3, 2)
-    return ordered.reshape(weight.shape)
-
-
 @piecewise_conv_gather_op.register_kernel("cpu")
 def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[no-untyped-def]
     kernels = _policy.cpu_kernels_for(weight)
@@ -336,11 +309,10 @@ def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, tran
     geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
     taps = _cached_taps(*geometry, tuple(output_padding))
     size = convolution_output_size(*geometry[:5], transposed, output_padding)
-    wt, group_outputs = _kernel_layout(weight, transposed, groups)
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
     flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
     y = kernels.conv_gather_forward(
-        flat, wt, taps, local_nodes(n), segments, piece_stride, clamp, groups, group_outputs
+        flat, weight.contiguous(), taps, local_nodes(n), segments, piece_stride, clamp, transposed, groups
     )
     return y.view(x.shape[0], y.shape[1], *size)
 
@@ -371,17 +343,14 @@ def _(
     kernel = tuple(weight.shape[3:])
     geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
     inverse = _cached_inverse_taps(*geometry, tuple(output_padding))
-    wt, group_outputs = _kernel_layout(weight, transposed, groups)
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
     flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
     grad_flat = grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:]))
-    grad_x, grad_wt = kernels.conv_gather_backward(
-        grad_flat, flat, wt, inverse, local_nodes(n), segments, piece_stride, clamp, groups, group_outputs, needs[0]
-    )
-    grads = (
-        grad_x.view_as(x) if needs[0] else grad_x,
-        _layers_layout(grad_wt, weight, transposed, groups, group_outputs),
-    )
+    grad_x, grad_weight = kernels.conv_gather_backward(
+        grad_flat, flat, weight.contiguous(), inverse, local_nodes(n), segments, piece_stride, clamp, transposed,
+        groups, needs[0],
+    )  # fmt: skip
+    grads = (grad_x.view_as(x) if needs[0] else grad_x, grad_weight)
     return _wanted(grads, (x, weight), needs)
 
 

@@ -16,11 +16,11 @@ at::Tensor expand_forward(at::Tensor x, at::Tensor nodes, int64_t segments, int6
                           bool clamp);
 at::Tensor expand_backward(at::Tensor grad_dense, at::Tensor x, at::Tensor nodes, int64_t segments, int64_t stride,
                            int64_t num_weights, bool clamp);
-at::Tensor conv_gather_forward(at::Tensor x, at::Tensor wt, at::Tensor taps, at::Tensor nodes, int64_t segments,
-                               int64_t stride, bool clamp, int64_t groups, int64_t group_outputs);
-std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at::Tensor wt, at::Tensor inverse,
+at::Tensor conv_gather_forward(at::Tensor x, at::Tensor weight, at::Tensor taps, at::Tensor nodes, int64_t segments,
+                               int64_t stride, bool clamp, bool transposed, int64_t groups);
+std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at::Tensor weight, at::Tensor inverse,
                                              at::Tensor nodes, int64_t segments, int64_t stride, bool clamp,
-                                             int64_t groups, int64_t group_outputs, bool need_x);
+                                             bool transposed, int64_t groups, bool need_x);
 at::Tensor chebyshev_forward(at::Tensor x, int64_t n, bool clamp);
 at::Tensor chebyshev_backward(at::Tensor grad, at::Tensor x, int64_t n, bool clamp);
 at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);

@@ -9,9 +9,10 @@
 // reads through kernel tap j, or -1 where it reads none (zero padding, strides of transposed
 // convolutions, borders). One table covers convolutions and transposed convolutions in any
 // number of spatial dimensions with any stride, dilation and padding: the kernels never see the
-// geometry. The caller also hands the weight transposed to (C, J, M, Opad): the links of one
+// geometry. The kernels first copy the layers' weight into slabs (C, J, M, Opad): the links of one
 // (channel, tap) pair are a contiguous (M x Opad) slab, with the group's outputs padded with zero
-// columns up to a whole number of vector registers, so no loop has a remainder.
+// columns up to a whole number of vector registers, so no loop has a remainder; the weight
+// gradient is written back in the layers' layout the same way.
 //
 // Forward: work is split over (sample, group, block of output positions); the basis of every input
 // element of the group is computed once per item, each output row's accumulators stay in vector
@@ -411,36 +412,102 @@ void backward_kernel(const T* gt, const T* x, const T* wt, const int32_t* invers
   });
 }
 
-ConvShape checked_shape(const at::Tensor& x, const at::Tensor& wt, const at::Tensor& table, int64_t positions,
-                        int64_t groups, int64_t group_outputs) {
-  TORCH_CHECK(x.dim() == 3 && wt.dim() == 4 && table.dim() == 2, "conv_gather_cpu: x must be (B, C, P), the weight "
-              "(C, J, M, Opad) and the tap table 2-d");
-  TORCH_CHECK(x.is_contiguous() && wt.is_contiguous() && table.is_contiguous(), "conv_gather_cpu: inputs must be "
-              "contiguous");
-  TORCH_CHECK(x.scalar_type() == wt.scalar_type(), "conv_gather_cpu: dtype mismatch");
-  TORCH_CHECK(table.scalar_type() == at::kInt, "conv_gather_cpu: tap tables must be int32");
-  const int64_t C = x.size(1), J = table.size(1), Opad = wt.size(3);
-  TORCH_CHECK(wt.size(0) == C && wt.size(1) == J, "conv_gather_cpu: weight and input/taps disagree");
-  TORCH_CHECK(groups >= 1 && C % groups == 0, "conv_gather_cpu: groups must divide the channels");
-  TORCH_CHECK(Opad % (64 / x.element_size()) == 0, "conv_gather_cpu: padded outputs must fill whole 64-byte vectors");
-  TORCH_CHECK(group_outputs >= 0 && group_outputs <= Opad, "conv_gather_cpu: bad output count");
-  return ConvShape{x.size(0), C, x.size(2), groups, C / groups, group_outputs, Opad, positions, J};
+// Where element (tap j, weight m, output o) of input channel c's slabs lives in the layers' weight:
+// (O, C / G, M, *k) for convolutions, (C, M, O / G, *k) for transposed ones.
+struct WeightLayout {
+  int64_t channel, weight, output, tap;  // strides
+  bool transposed;
+  int64_t base(const ConvShape& s, int64_t c) const {
+    return transposed ? c * channel : (c / s.Cg) * s.Og * output + (c % s.Cg) * channel;
+  }
+};
+
+WeightLayout weight_layout(const ConvShape& s, int64_t M, bool transposed) {
+  if (transposed) return {M * s.Og * s.J, s.Og * s.J, s.J, 1, true};
+  return {M * s.J, s.J, s.Cg * M * s.J, 1, false};
 }
+
+// The slabs the kernels read, wt[c][j][m][o] (C, J, M, Opad), from the layers' weight; the
+// columns past each group's outputs are zero.
+template <typename T>
+void read_weight(const T* weight, T* wt, const ConvShape& s, int64_t M, const WeightLayout& layout) {
+  at::parallel_for(0, s.C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const T* src = weight + layout.base(s, c);
+      T* slabs = wt + c * s.J * M * s.Opad;
+      for (int64_t j = 0; j < s.J; ++j)
+        for (int64_t m = 0; m < M; ++m) {
+          T* row = slabs + (j * M + m) * s.Opad;
+          const T* column = src + m * layout.weight + j * layout.tap;
+          for (int64_t o = 0; o < s.Og; ++o) row[o] = column[o * layout.output];
+          std::fill(row + s.Og, row + s.Opad, T(0));
+        }
+    }
+  });
+}
+
+// The inverse for a weight gradient: grad_weight (the layers' layout) = the sum over the `chunks`
+// copies of the slabs' gradient.
+template <typename T>
+void write_weight_gradient(const T* gwt, T* grad_weight, const ConvShape& s, int64_t M, int64_t chunks,
+                           const WeightLayout& layout) {
+  const int64_t slabs_size = s.C * s.J * M * s.Opad;
+  at::parallel_for(0, s.C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      T* dst = grad_weight + layout.base(s, c);
+      for (int64_t j = 0; j < s.J; ++j)
+        for (int64_t m = 0; m < M; ++m) {
+          const T* row = gwt + (c * s.J + j) * M * s.Opad + m * s.Opad;
+          T* column = dst + m * layout.weight + j * layout.tap;
+          for (int64_t o = 0; o < s.Og; ++o) {
+            T sum = row[o];
+            for (int64_t chunk = 1; chunk < chunks; ++chunk) sum += row[chunk * slabs_size + o];
+            column[o * layout.output] = sum;
+          }
+        }
+    }
+  });
+}
+
+// The sizes of a call: x (B, C, P), the layers' weight, a tap table (rows x J).
+ConvShape checked_shape(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& table, int64_t positions,
+                        bool transposed, int64_t groups) {
+  TORCH_CHECK(x.dim() == 3 && weight.dim() >= 4 && table.dim() == 2, "conv_gather_cpu: x must be (B, C, P), the "
+              "weight (O, C / G, M, *k) or (C, M, O / G, *k), and the tap table 2-d");
+  TORCH_CHECK(x.is_contiguous() && weight.is_contiguous() && table.is_contiguous(), "conv_gather_cpu: inputs must be "
+              "contiguous");
+  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "conv_gather_cpu: dtype mismatch");
+  TORCH_CHECK(table.scalar_type() == at::kInt, "conv_gather_cpu: tap tables must be int32");
+  const int64_t C = x.size(1), J = table.size(1);
+  TORCH_CHECK(groups >= 1 && C % groups == 0, "conv_gather_cpu: groups must divide the channels");
+  TORCH_CHECK(weight.numel() / (weight.size(0) * weight.size(1) * weight.size(2)) == J,
+              "conv_gather_cpu: the weight's kernel and the tap table disagree");
+  const int64_t Og = transposed ? weight.size(2) : weight.size(0) / groups;
+  TORCH_CHECK((transposed ? weight.size(0) : weight.size(1) * groups) == C, "conv_gather_cpu: weight and input "
+              "channels disagree");
+  const int64_t lanes = 64 / x.element_size(), Opad = (Og + lanes - 1) / lanes * lanes;
+  return ConvShape{x.size(0), C, x.size(2), groups, C / groups, Og, Opad, positions, J};
+}
+
+int64_t num_weights(const at::Tensor& weight, bool transposed) { return weight.size(transposed ? 1 : 2); }
 
 }  // namespace
 
-// x: (B, C, P); wt: (C, J, M, Opad) (group g's outputs in the columns of its channels' slabs);
-// taps: (R, J) int32; nodes: (K,) float64 -> y (B, groups * group_outputs, R)
-at::Tensor conv_gather_forward(at::Tensor x, at::Tensor wt, at::Tensor taps, at::Tensor nodes, int64_t segments,
-                               int64_t stride, bool clamp, int64_t groups, int64_t group_outputs) {
-  const ConvShape s = checked_shape(x, wt, taps, taps.size(0), groups, group_outputs);
-  const Basis basis = make_basis(nodes.size(0), segments, stride, wt.size(2), clamp);
+// x: (B, C, P); weight: the layers' (O, C / G, M, *k), or (C, M, O / G, *k) with `transposed`;
+// taps: (R, J) int32; nodes: (K,) float64 -> y (B, O, R)
+at::Tensor conv_gather_forward(at::Tensor x, at::Tensor weight, at::Tensor taps, at::Tensor nodes, int64_t segments,
+                               int64_t stride, bool clamp, bool transposed, int64_t groups) {
+  const ConvShape s = checked_shape(x, weight, taps, taps.size(0), transposed, groups);
+  const int64_t M = num_weights(weight, transposed);
+  const Basis basis = make_basis(nodes.size(0), segments, stride, M, clamp);
   auto y = at::empty({s.B, s.G * s.Og, s.R}, x.options());
   if (s.B == 0 || s.R == 0 || s.Og == 0) return y.zero_();
   // enough items for every thread even at batch 1: split the output positions as well
   const int64_t threads = at::get_num_threads();
   const int64_t tiles = std::max<int64_t>(1, std::min<int64_t>(s.R, (2 * threads + s.B * s.G - 1) / (s.B * s.G)));
+  auto wt = at::empty({s.C, s.J, M, s.Opad}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_gather_forward", [&] {
+    read_weight<scalar_t>(weight.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), s, M, weight_layout(s, M, transposed));
     const Nodes<scalar_t> local(nodes);
     forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), taps.data_ptr<int32_t>(),
                              y.data_ptr<scalar_t>(), s, basis, local.nodes.data(), local.weights.data(), tiles);
@@ -448,30 +515,34 @@ at::Tensor conv_gather_forward(at::Tensor x, at::Tensor wt, at::Tensor taps, at:
   return y;
 }
 
-// grad_y: (B, groups * group_outputs, R); inverse: (P, J) int32, the output position that reads
-// input position p through tap j, or -1 -> (grad_x (B, C, P), or empty without `need_x`;
-// grad_wt (C, J, M, Opad), zero in the padding columns)
-std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at::Tensor wt, at::Tensor inverse,
+// grad_y: (B, O, R); inverse: (P, J) int32, the output position that reads input position p through
+// tap j, or -1 -> (grad_x (B, C, P), or empty without `need_x`; grad_weight in the layers' layout)
+std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at::Tensor weight, at::Tensor inverse,
                                              at::Tensor nodes, int64_t segments, int64_t stride, bool clamp,
-                                             int64_t groups, int64_t group_outputs, bool need_x) {
+                                             bool transposed, int64_t groups, bool need_x) {
   TORCH_CHECK(grad_y.dim() == 3 && inverse.dim() == 2 && inverse.size(0) == x.size(2),
               "conv_gather_cpu: bad gradient or inverse tap table");
-  const ConvShape s = checked_shape(x, wt, inverse, grad_y.size(2), groups, group_outputs);
-  const Basis basis = make_basis(nodes.size(0), segments, stride, wt.size(2), clamp);
+  const ConvShape s = checked_shape(x, weight, inverse, grad_y.size(2), transposed, groups);
+  const int64_t M = num_weights(weight, transposed);
+  const Basis basis = make_basis(nodes.size(0), segments, stride, M, clamp);
   grad_y = grad_y.contiguous();
   TORCH_CHECK(grad_y.sizes() == at::IntArrayRef({s.B, s.G * s.Og, s.R}), "conv_gather_cpu: bad gradient shape");
   auto grad_x = need_x ? at::empty_like(x) : at::empty({0}, x.options());
+  auto grad_weight = at::empty_like(weight);
+  if (s.B == 0 || s.C == 0 || s.Og == 0) {
+    if (need_x) grad_x.zero_();
+    return {grad_x, grad_weight.zero_()};
+  }
   // enough (channel, range of samples) items for every thread; each range its own weight gradient
   const int64_t threads = at::get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.B, (2 * threads + s.C - 1) / s.C));
-  auto grad_wt = at::zeros({chunks, s.C, s.J, wt.size(2), s.Opad}, x.options());
-  if (s.B == 0 || s.C == 0) {
-    if (need_x) grad_x.zero_();
-    return {grad_x, grad_wt.sum(0)};
-  }
+  auto wt = at::empty({s.C, s.J, M, s.Opad}, x.options());
+  auto grad_wt = at::zeros({chunks, s.C, s.J, M, s.Opad}, x.options());
   // the output gradient as (B, G, R, Opad): one output row's group outputs are one padded vector run
   auto gt = at::zeros({s.B, s.G, s.R, s.Opad}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_gather_backward", [&] {
+    const WeightLayout layout = weight_layout(s, M, transposed);
+    read_weight<scalar_t>(weight.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), s, M, layout);
     const scalar_t* g = grad_y.data_ptr<scalar_t>();
     scalar_t* dst = gt.data_ptr<scalar_t>();
     at::parallel_for(0, s.B * s.G, 1, [&](int64_t begin, int64_t end) {
@@ -482,6 +553,8 @@ std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at
     backward_kernel<scalar_t>(dst, x.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), inverse.data_ptr<int32_t>(),
                               need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_wt.data_ptr<scalar_t>(), s, basis,
                               local.nodes.data(), local.weights.data(), chunks);
+    write_weight_gradient<scalar_t>(grad_wt.data_ptr<scalar_t>(), grad_weight.data_ptr<scalar_t>(), s, M, chunks,
+                                    layout);
   });
-  return {grad_x, chunks == 1 ? grad_wt[0] : grad_wt.sum(0)};
+  return {grad_x, grad_weight};
 }
