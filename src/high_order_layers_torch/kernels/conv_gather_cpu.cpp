@@ -367,6 +367,7 @@ void backward_kernel(const T* gt, const T* x, const T* wt, const int32_t* invers
       const int64_t b_first = chunk * s.B / chunks, b_last = (chunk + 1) * s.B / chunks;
       const T* wc = wt + c * s.J * M * s.Opad;
       T* gw = gwt + (chunk * s.C + c) * s.J * M * s.Opad;
+      std::fill(gw, gw + s.J * M * s.Opad, T(0));
       for (int64_t b0 = b_first; b0 < b_last; b0 += pool) {
         const int64_t b1 = std::min(b_last, b0 + pool), entries = (b1 - b0) * s.P;
         for (int64_t b = b0; b < b1; ++b) {
@@ -537,17 +538,20 @@ std::vector<at::Tensor> conv_gather_backward(at::Tensor grad_y, at::Tensor x, at
   const int64_t threads = at::get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.B, (2 * threads + s.C - 1) / s.C));
   auto wt = at::empty({s.C, s.J, M, s.Opad}, x.options());
-  auto grad_wt = at::zeros({chunks, s.C, s.J, M, s.Opad}, x.options());
+  auto grad_wt = at::empty({chunks, s.C, s.J, M, s.Opad}, x.options());  // zeroed by the threads that sum into it
   // the output gradient as (B, G, R, Opad): one output row's group outputs are one padded vector run
-  auto gt = at::zeros({s.B, s.G, s.R, s.Opad}, x.options());
+  auto gt = at::empty({s.B, s.G, s.R, s.Opad}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_gather_backward", [&] {
     const WeightLayout layout = weight_layout(s, M, transposed);
     read_weight<scalar_t>(weight.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), s, M, layout);
     const scalar_t* g = grad_y.data_ptr<scalar_t>();
     scalar_t* dst = gt.data_ptr<scalar_t>();
     at::parallel_for(0, s.B * s.G, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item)
-        transpose(g + item * s.Og * s.R, s.R, dst + item * s.R * s.Opad, s.Opad, s.Og, s.R);
+      for (int64_t item = begin; item < end; ++item) {
+        scalar_t* rows = dst + item * s.R * s.Opad;
+        transpose(g + item * s.Og * s.R, s.R, rows, s.Opad, s.Og, s.R);
+        for (int64_t r = 0; s.Og < s.Opad && r < s.R; ++r) std::fill(rows + r * s.Opad + s.Og, rows + (r + 1) * s.Opad, 0);
+      }
     });
     const Nodes<scalar_t> local(nodes);
     backward_kernel<scalar_t>(dst, x.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), inverse.data_ptr<int32_t>(),
