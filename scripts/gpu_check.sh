@@ -42,7 +42,7 @@ step tests "${TESTS_S:-120}" "$python" -m pytest -q -p no:cacheprovider \
 step bench_fc "${FC_S:-75}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --no-compile --repeats 30 \
     --out "$out/bench_fc.md"
 step bench_gpu "${GPU_S:-150}" "$python" -m benchmarks.bench_gpu --sections sweep,train --out "$out/bench_gpu.md"
-step bench_conv "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --no-compile --out "$out/bench_conv.md"
+step bench_conv "${CONV_S:-60}" "$python" -m benchmarks.bench_conv --device cuda --no-compile --out "$out/bench_conv.md"
 step bench_fc_bf16 "${FC_S:-75}" "$python" -m benchmarks.bench_fc --device cuda --no-sweep --repeats 30 --autocast bf16 \
     --no-compile --out "$out/bench_fc_bf16.md"
 step bench_conv_bf16 "${CONV_S:-40}" "$python" -m benchmarks.bench_conv --device cuda --autocast bf16 --no-compile \
