@@ -5,13 +5,15 @@ One N-d implementation, :class:`HighOrderConvNd`, takes any basis; thin classes 
 spatial dimensions (:class:`HighOrderConv2d`) or the basis family as well
 (:class:`PiecewisePolynomialConvolution2d`, the ``layer_type="continuous2d"`` layer).
 
-How it is computed: every input element is evaluated in the basis and scattered into the dense
-expansion ``(B, C * M, *spatial)`` (channel ``c * M + m`` holds basis function ``m`` of input
-channel ``c``; only ``num_active`` of each element's ``M`` values are non-zero), then a single
-ordinary convolution with the weight viewed as ``(out, in / groups * M, *kernel)`` sums the link
-functions over channels and kernel taps. For piecewise polynomials on the CPU the expansion (and
-the default clamp of the input) is one fused kernel pass, whose backward reads only the active
-entries of the expansion's gradient (:mod:`high_order_layers_torch.kernels`).
+How it is computed (``contraction``): densely, every input element is evaluated in the basis
+and scattered into the expansion ``(B, C * M, *spatial)`` (channel ``c * M + m`` holds basis
+function ``m`` of input channel ``c``; only ``num_active`` of each element's ``M`` values are
+non-zero), then a single ordinary convolution with the weight viewed as
+``(out, in / groups * M, *kernel)`` sums the link functions over channels and kernel taps; for
+piecewise polynomials on the CPU the expansion (and the default clamp of the input) is one fused
+kernel pass. By gathering (piecewise polynomials with several segments), every link reads only the
+``n`` active weights of its input's piece, through the ``piecewise_conv_gather`` operator, and no
+expansion is formed (:mod:`high_order_layers_torch.kernels`).
 """
 
 from __future__ import annotations
