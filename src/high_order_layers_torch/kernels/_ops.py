@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -217,7 +218,8 @@ def _conv_output_channels(weight: Tensor, transposed: bool, groups: int) -> int:
 
 
 @piecewise_conv_gather_op.register_fake
-def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[no-untyped-def]
+def _(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
+    stride, padding, dilation, transposed, output_padding, groups = params[4:]
     kernel = weight.shape[3:]
     size = convolution_output_size(x.shape[2:], kernel, stride, padding, dilation, transposed, output_padding)
     return x.new_empty(x.shape[0], _conv_output_channels(weight, transposed, groups), *size)
@@ -252,37 +254,16 @@ piecewise_conv_gather_backward_op = torch.library.custom_op(
 
 
 @piecewise_conv_gather_backward_op.register_fake
-def _(
-    grad,
-    x,
-    weight,
-    n,
-    segments,
-    continuous,
-    clamp,
-    stride,
-    padding,
-    dilation,
-    transposed,
-    output_padding,
-    groups,
-    needs,
-):  # type: ignore[no-untyped-def]
+def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
+    needs = params[-1]  # after the forward's parameters
     return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_taps(
-    input_size: tuple[int, ...],
-    kernel_size: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: tuple[int, ...],
-    dilation: tuple[int, ...],
-    transposed: bool,
-    output_padding: tuple[int, ...],
-) -> Tensor:
-    """:func:`convolution_taps`, once per geometry (the kernels only read it)."""
-    return convolution_taps(input_size, kernel_size, stride, padding, dilation, transposed, output_padding)
+def _cached_taps(*geometry: tuple[int, ...] | bool) -> Tensor:
+    """:func:`convolution_taps` of ``geometry = (input size, kernel size, stride, padding,
+    dilation, transposed, output padding)``, once per geometry (the kernels only read it)."""
+    return convolution_taps(*geometry)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=256)
@@ -298,58 +279,39 @@ def _cached_inverse_taps(*geometry: tuple[int, ...] | bool) -> Tensor:
     return inverse[:positions].to(torch.int32).contiguous()
 
 
-@piecewise_conv_gather_op.register_kernel("cpu")
-def _(x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[no-untyped-def]
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None:
-        return conv_gather_reference(
-            x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups
-        )
+def _conv_kernel_arguments(x: Tensor, weight: Tensor, params: Sequence[Any]) -> tuple[tuple, Tensor, tuple]:
+    """``(geometry, x as (B, C, P), the CPU kernel's basis arguments)`` for the operator's
+    parameters ``(n, segments, continuous, clamp, stride, padding, dilation, transposed,
+    output_padding, groups)``."""
+    n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups = params
     kernel = tuple(weight.shape[3:])
     geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
-    taps = _cached_taps(*geometry, tuple(output_padding))
-    size = convolution_output_size(*geometry[:5], transposed, output_padding)
-    piece_stride, _ = piecewise_sizes(n, segments, continuous)
+    geometry += (tuple(output_padding),)
     flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
-    y = kernels.conv_gather_forward(
-        flat, weight.contiguous(), taps, local_nodes(n), segments, piece_stride, clamp, transposed, groups
-    )
-    return y.view(x.shape[0], y.shape[1], *size)
+    piece_stride, _ = piecewise_sizes(n, segments, continuous)
+    return geometry, flat, (local_nodes(n), segments, piece_stride, clamp, transposed, groups)
+
+
+@piecewise_conv_gather_op.register_kernel("cpu")
+def _(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
+    kernels = _policy.cpu_kernels_for(weight)
+    if kernels is None:
+        return conv_gather_reference(x, weight, *params)
+    geometry, flat, basis = _conv_kernel_arguments(x, weight, params)
+    y = kernels.conv_gather_forward(flat, weight.contiguous(), _cached_taps(*geometry), *basis)
+    return y.view(x.shape[0], y.shape[1], *convolution_output_size(*geometry))
 
 
 @piecewise_conv_gather_backward_op.register_kernel("cpu")
-def _(
-    grad,
-    x,
-    weight,
-    n,
-    segments,
-    continuous,
-    clamp,
-    stride,
-    padding,
-    dilation,
-    transposed,
-    output_padding,
-    groups,
-    needs,
-):  # type: ignore[no-untyped-def]
+def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None:
-        return _piecewise_conv_gather_backward_default(
-            grad, x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding,
-            groups, needs,
-        )  # fmt: skip
-    kernel = tuple(weight.shape[3:])
-    geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
-    inverse = _cached_inverse_taps(*geometry, tuple(output_padding))
-    piece_stride, _ = piecewise_sizes(n, segments, continuous)
-    flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
+        return _piecewise_conv_gather_backward_default(grad, x, weight, *params)
+    *forward_params, needs = params
+    geometry, flat, basis = _conv_kernel_arguments(x, weight, forward_params)
     grad_flat = grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:]))
-    grad_x, grad_weight = kernels.conv_gather_backward(
-        grad_flat, flat, weight.contiguous(), inverse, local_nodes(n), segments, piece_stride, clamp, transposed,
-        groups, needs[0],
-    )  # fmt: skip
+    inverse = _cached_inverse_taps(*geometry)
+    grad_x, grad_weight = kernels.conv_gather_backward(grad_flat, flat, weight.contiguous(), inverse, *basis, needs[0])
     grads = (grad_x.view_as(x) if needs[0] else grad_x, grad_weight)
     return _wanted(grads, (x, weight), needs)
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
-from ..functional import CONTRACTIONS, OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
+from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
 from ..kernels import conv_contraction, fused_chebyshev_expansion, fused_piecewise_conv, fused_piecewise_expansion
 from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
 from ._linear import INIT_NOISE, HighOrderLinear
@@ -63,6 +63,7 @@ class _HighOrderConvBase(BasisLayer):
     # The mirror fold and out-of-range policy are exactly those of the fully-connected layers.
     prepare_input = HighOrderLinear.prepare_input
     defer_default_clamp = HighOrderLinear.defer_default_clamp
+    contraction = HighOrderLinear.contraction  # "auto", "dense" or "gather", checked when set
 
     def __init__(
         self,
@@ -136,14 +137,6 @@ class _HighOrderConvBase(BasisLayer):
             self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
             if self.bias is not None:
                 self.bias.zero_()
-
-    @property
-    def contraction(self) -> str:
-        return self._contraction
-
-    @contraction.setter
-    def contraction(self, value: str) -> None:
-        self._contraction = check_choice("contraction", value, CONTRACTIONS)
 
     def _gathers(self, x: Tensor, geometry: tuple) -> bool:
         """Whether this forward contracts by gathering (see ``contraction``): a piecewise basis
