@@ -305,3 +305,25 @@ def test_gather_through_the_fully_connected_gather_equals_the_reference(transpos
             strict=True,
         ):
             assert_close_ulps(a, b, ulps=64)
+
+
+def test_nan_inputs_give_nan_where_the_dense_path_does() -> None:
+    """A NaN input reaches the outputs whose links read it, under both contractions alike."""
+    layer = roughen(high_order_convolution_layers("continuous2d", 3, 3, 4, 3, segments=4, padding=1))
+    x = inputs(3, 2, dtype=torch.float32)
+    x[0, 1, 2, 2] = float("nan")
+    layer.contraction = "dense"
+    dense = layer(x)
+    layer.contraction = "gather"
+    gather = layer(x)
+    assert torch.equal(dense.isnan(), gather.isnan()) and dense.isnan().any()
+    assert_close_ulps(gather[~gather.isnan()], dense[~dense.isnan()], ulps=64)
+
+
+def test_auto_under_compile_with_the_timed_choice() -> None:
+    """Where "auto" times both contractions, the choice is a constant of the compiled graph."""
+    layer = high_order_convolution_layers("continuous2d", 3, 3, 4, 3, segments=4, padding=1)
+    transposed = high_order_convolution_transpose_layers("discontinuous1d", 3, 3, 4, 3, segments=6, stride=2)
+    for module, x in ((layer, inputs(3, 2, dtype=torch.float32)), (transposed, inputs(3, 1, dtype=torch.float32))):
+        compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+        assert_close_ulps(compiled(x), module(x))
