@@ -139,7 +139,10 @@ def test_piecewise_conv_layers_use_the_kernel(monkeypatch) -> None:
         return fused_piecewise_expansion(*args, **kwargs)
 
     monkeypatch.setattr(conv_module, "fused_piecewise_expansion", counting)
-    layer = high_order_convolution_layers("continuous2d", n=3, in_channels=2, out_channels=3, kernel_size=3, segments=4)
+    # the dense contraction (at 4 segments "auto" times it against the gather, which forms no expansion)
+    layer = high_order_convolution_layers(
+        "continuous2d", n=3, in_channels=2, out_channels=3, kernel_size=3, segments=4, contraction="dense"
+    )
     layer(torch.rand(1, 2, 5, 5))
     assert calls == [True]  # the default clamp is fused into the kernel
     layer.out_of_range = "extrapolate"
