@@ -9,8 +9,14 @@
 
 With ``mlp.p_refine=True`` the network trains at ``mlp.n`` nodes per segment, is refined in place to
 ``n + 1`` (``high_order_layers_torch.refine.refine_``, exact: the function does not change), trains
-again with a fresh optimizer, and so on up to ``mlp.target_n``; ``max_epochs`` is split over the stages.
-Each stage logs to its own ``n<k>/version_*/metrics.csv``.
+again with a fresh optimizer, and so on up to ``mlp.target_n``. With ``mlp.h_refine=True`` it then
+splits every piece in two (also exact), trains again, and so on from ``mlp.segments`` up to
+``mlp.target_segments`` (``segments`` times a power of two):
+
+    python examples/invariant_mnist.py max_epochs=6 mlp.segments=1 mlp.target_segments=4 mlp.h_refine=True
+
+``max_epochs`` is split over the stages. Each stage logs to its own ``n<k>/version_*/metrics.csv``
+(``n<k>_s<segments>`` with h-refinement).
 
 A top-level ``layer_type`` (``mlp.continuous`` or ``continuous``) sets ``mlp.layer_type``, and a
 top-level ``periodicity`` is passed to the MLP's layers, as in the reference's configuration.
@@ -62,40 +68,72 @@ def build_model(mlp: dict[str, Any], baseline: str | None) -> nn.Module:
         return model
     if baseline != "relu":
         raise ValueError(f"baseline must be null or 'relu', got {baseline!r}")
-    target = model
-    if mlp["p_refine"]:  # match the size the high-order network ends at
-        target = build_model({**mlp, "n": mlp["target_n"], "p_refine": False}, None)
+    # match the size the high-order network ends at
+    n, segments = stages({"mlp": mlp})[-1]
+    target = build_model({**mlp, "n": n, "segments": segments}, None)
     return matched_relu_mlp(784, 10, mlp["hidden"]["layers"], parameter_count(target))
 
 
-def stages(cfg: dict[str, Any]) -> list[int]:
-    """The ``n`` of each training stage: ``[n]``, or ``n, n + 1, ..., target_n`` with p-refinement."""
+#: Layer types whose links have pieces that h-refinement can split (one polynomial becomes piecewise).
+H_REFINABLE = ("continuous", "discontinuous", "polynomial", "continuous_prod", "discontinuous_prod", "polynomial_prod")
+
+
+def stages(cfg: dict[str, Any]) -> list[tuple[int, int]]:
+    """``(n, segments)`` of each training stage: ``[(n, segments)]``; with p-refinement ``n`` rises
+    one step at a time to ``target_n``, then with h-refinement ``segments`` doubles up to
+    ``target_segments``."""
     mlp = cfg["mlp"]
-    if not mlp["p_refine"] or cfg.get("baseline") is not None:
-        return [mlp["n"]]
-    if mlp["target_n"] < mlp["n"]:
-        raise ValueError(f"mlp.target_n ({mlp['target_n']}) must be at least mlp.n ({mlp['n']})")
-    return list(range(mlp["n"], mlp["target_n"] + 1))
+    n, segments = mlp["n"], mlp["segments"]
+    schedule = [(n, segments)]
+    if cfg.get("baseline") is not None:
+        return schedule
+    if mlp["p_refine"]:
+        if mlp["target_n"] < n:
+            raise ValueError(f"mlp.target_n ({mlp['target_n']}) must be at least mlp.n ({n})")
+        schedule += [(order, segments) for order in range(n + 1, mlp["target_n"] + 1)]
+    if mlp.get("h_refine"):
+        target = mlp["target_segments"]
+        if mlp["layer_type"] not in H_REFINABLE:
+            raise ValueError(
+                f"mlp.h_refine needs a piecewise layer type ({', '.join(H_REFINABLE)}), got {mlp['layer_type']!r}"
+            )
+        doublings = [segments * 2**k for k in range(0, 21) if segments * 2**k <= max(target, segments)]
+        if doublings[-1] != target:
+            raise ValueError(
+                f"mlp.target_segments must be mlp.segments ({segments}) times a power of two "
+                f"({', '.join(map(str, doublings[:4] + [doublings[-1] * 2]))}, ...), got {target}"
+            )
+        final_n = schedule[-1][0]
+        schedule += [(final_n, count) for count in doublings[1:]]
+    return schedule
+
+
+def refine_to(model: nn.Module, before: tuple[int, int], after: tuple[int, int]) -> None:
+    """Refine ``model`` in place from stage ``before`` to stage ``after`` (``(n, segments)``), exactly."""
+    (n, segments), (new_n, new_segments) = before, after
+    report = refine_(
+        model, Refine(n=new_n if new_n != n else None, segments=new_segments if new_segments != segments else None)
+    )
+    if not all(r.exact for r in report.values()):  # raising n, or splitting pieces, is exact
+        raise RuntimeError(f"refinement to n={new_n}, segments={new_segments} was not exact")
 
 
 def run(cfg: Any) -> dict[str, Any]:
-    """Train (stage by stage with p-refinement), test, and return the final metrics."""
+    """Train (stage by stage with p- and h-refinement), test, and return the final metrics."""
     cfg = to_dict(cfg)
     cfg["mlp"] = mlp_settings(cfg)
     setup(cfg)
     out = output_dir(cfg, "invariant_mnist")
     data = classification_datamodule(load_mnist(cfg["data_dir"]), cfg, flatten=True)
     model = build_model(cfg["mlp"], cfg.get("baseline"))
-    orders = stages(cfg)
-    epochs = max(1, cfg["max_epochs"] // len(orders))
+    schedule = stages(cfg)
+    epochs = max(1, cfg["max_epochs"] // len(schedule))
     timer = Timer()
     history = []
     trainer = None
-    for index, order in enumerate(orders):
+    for index, (order, segments) in enumerate(schedule):
         if index:
-            report = refine_(model, Refine(n=order))
-            if not all(r.exact for r in report.values()):  # p-refinement upwards is exact
-                raise RuntimeError(f"refinement to n={order} was not exact")
+            refine_to(model, schedule[index - 1], (order, segments))
         task = Task(
             model,
             optimizer=cfg["optimizer"],
@@ -103,17 +141,18 @@ def run(cfg: Any) -> dict[str, Any]:
             weight_decay=cfg["weight_decay"],
             scheduler=cfg["scheduler"],
         )
-        trainer = make_trainer(cfg, out, name=f"n{order}", max_epochs=epochs, callbacks=[timer])
+        name = f"n{order}_s{segments}" if cfg["mlp"].get("h_refine") else f"n{order}"
+        trainer = make_trainer(cfg, out, name=name, max_epochs=epochs, callbacks=[timer])
         trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume") if index == 0 else None, weights_only=True)
         trainer.test(task, datamodule=data, verbose=False)
-        history.append({"n": order, "params": parameter_count(model), **metrics_of(trainer)})
+        history.append({"n": order, "segments": segments, "params": parameter_count(model), **metrics_of(trainer)})
     return finish(
         trainer,
         out,
         {
             "model": "relu" if cfg.get("baseline") == "relu" else cfg["mlp"]["layer_type"],
             "params": parameter_count(model),
-            "epochs": epochs * len(orders),
+            "epochs": epochs * len(schedule),
             "wall_s": round(timer.seconds, 2),
             "stages": history,
             **metrics_of(trainer),

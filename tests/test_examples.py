@@ -138,6 +138,41 @@ def test_invariant_mnist_p_refinement(tmp_path: Path, tiny_mnist: Path) -> None:
     assert np.mean(second[-4:]) < 0.7 * np.mean(first[:2])
 
 
+def test_invariant_mnist_hp_refinement(tmp_path: Path, tiny_mnist: Path) -> None:
+    """p-refinement stages, then h-refinement stages doubling the pieces, each refinement exact."""
+    cfg = config(
+        "invariant_mnist",
+        tmp_path,
+        f"data_dir={tiny_mnist}",
+        "max_epochs=3",
+        "batch_size=32",
+        "mlp.n=2",
+        "mlp.target_n=3",
+        "mlp.p_refine=True",
+        "mlp.segments=1",
+        "mlp.target_segments=2",
+        "mlp.h_refine=True",
+        "mlp.hidden.layers=1",
+        "mlp.hidden.width=16",
+        "limit_train_batches=2",
+        "limit_val_batches=1",
+    )
+    summary = example("invariant_mnist").run(cfg)
+    assert [(stage["n"], stage["segments"]) for stage in summary["stages"]] == [(2, 1), (3, 1), (3, 2)]
+    assert summary["stages"][2]["params"] > summary["stages"][1]["params"] > summary["stages"][0]["params"]
+    assert any((tmp_path / "out").rglob("n3_s2"))  # each stage logs under its own name
+
+
+def test_invariant_mnist_h_refinement_checks_its_targets() -> None:
+    stages = example("invariant_mnist").stages
+    mlp = {"n": 3, "segments": 2, "p_refine": False, "h_refine": True, "layer_type": "continuous"}
+    assert stages({"mlp": {**mlp, "target_segments": 8}}) == [(3, 2), (3, 4), (3, 8)]
+    with pytest.raises(ValueError, match="times a power of two"):
+        stages({"mlp": {**mlp, "target_segments": 6}})
+    with pytest.raises(ValueError, match="piecewise layer type"):
+        stages({"mlp": {**mlp, "layer_type": "fourier", "target_segments": 4}})
+
+
 def test_cifar100_on_stand_in(tmp_path: Path, tiny_cifar: Path) -> None:
     cfg = config(
         "cifar100",
