@@ -181,13 +181,6 @@ def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: 
 # piecewise_conv_gather: convolutions of piecewise Lagrange links reading only the active weights
 
 
-def conv_flat_weight(weight: Tensor, transposed: bool) -> Tensor:
-    """The layers' weight as ``aten.convolution`` takes it against the dense expansion (channel
-    ``c * M + m``): ``(O, C / groups, M, *k)`` -> ``(O, C / groups * M, *k)``, or for transposed
-    convolutions ``(C, M, O / groups, *k)`` -> ``(C * M, O / groups, *k)``."""
-    return weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
-
-
 def conv_gather_reference(
     x: Tensor,
     weight: Tensor,
@@ -204,7 +197,7 @@ def conv_gather_reference(
 ) -> Tensor:
     """The dense expansion and one ``aten.convolution`` (twice differentiable)."""
     dense = _references.dense_expansion(x, n, segments, continuous, clamp)
-    flat = conv_flat_weight(weight, transposed)
+    flat = _references.conv_flat_weight(weight, transposed)
     return torch.ops.aten.convolution(dense, flat, None, stride, padding, dilation, transposed, output_padding, groups)
 
 

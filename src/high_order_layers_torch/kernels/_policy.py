@@ -267,7 +267,7 @@ def measured_conv_contraction(
 def _time_conv_contractions(input_shape, weight_shape, basis, geometry, dtype) -> str:  # type: ignore[no-untyped-def]
     """:func:`measured_conv_contraction`'s timing (its arguments, the batch already bucketed)."""
     from ._functions import fused_piecewise_conv, fused_piecewise_expansion
-    from ._ops import conv_flat_weight
+    from ._references import conv_flat_weight
 
     n, segments, continuous = basis
     stride, padding, dilation, transposed, output_padding, groups = geometry

@@ -132,6 +132,13 @@ def dense_expansion(x: Tensor, n: int, segments: int, continuous: bool, clamp: b
     return dense.view(batch, dense.shape[1], *spatial)
 
 
+def conv_flat_weight(weight: Tensor, transposed: bool) -> Tensor:
+    """The layers' weight as ``aten.convolution`` takes it against the dense expansion (channel
+    ``c * M + m``): ``(O, C / groups, M, *k)`` -> ``(O, C / groups * M, *k)``, or for transposed
+    convolutions ``(C, M, O / groups, *k)`` -> ``(C * M, O / groups, *k)``."""
+    return weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
+
+
 def conv_gather_backward(
     grad: Tensor,
     x: Tensor,
@@ -152,7 +159,7 @@ def conv_gather_backward(
     the convolution's own backward, then the expansion's. Shapes: grad ``(B, O, *S_out)``,
     x ``(B, C, *S)`` and the layers' weight -> gradients of the same shapes."""
     dense = dense_expansion(x, n, segments, continuous, clamp)
-    flat = weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
+    flat = conv_flat_weight(weight, transposed)
     grad_dense, grad_flat, _ = torch.ops.aten.convolution_backward(
         grad, dense, flat, None, stride, padding, dilation, transposed, output_padding, groups,
         [bool(needs[0]), bool(needs[1]), False],

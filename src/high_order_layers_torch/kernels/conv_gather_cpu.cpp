@@ -481,8 +481,9 @@ ConvShape checked_shape(const at::Tensor& x, const at::Tensor& weight, const at:
   TORCH_CHECK(table.scalar_type() == at::kInt, "conv_gather_cpu: tap tables must be int32");
   const int64_t C = x.size(1), J = table.size(1);
   TORCH_CHECK(groups >= 1 && C % groups == 0, "conv_gather_cpu: groups must divide the channels");
-  TORCH_CHECK(weight.numel() / (weight.size(0) * weight.size(1) * weight.size(2)) == J,
-              "conv_gather_cpu: the weight's kernel and the tap table disagree");
+  int64_t taps = 1;  // the weight's kernel size, counted (not divided out: a dimension may be 0)
+  for (int64_t d = 3; d < weight.dim(); ++d) taps *= weight.size(d);
+  TORCH_CHECK(taps == J, "conv_gather_cpu: the weight's kernel and the tap table disagree");
   const int64_t Og = transposed ? weight.size(2) : weight.size(0) / groups;
   TORCH_CHECK((transposed ? weight.size(0) : weight.size(1) * groups) == C, "conv_gather_cpu: weight and input "
               "channels disagree");
