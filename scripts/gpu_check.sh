@@ -11,7 +11,8 @@
 # (HIGH_ORDER_LAYERS_CPU_KERNEL=0): the CPU references the tests compare with are then the
 # pure-torch twins, and no time goes on compiling the C++ kernels.
 #
-# Time limits (seconds) may be set from outside: TESTS_S, FC_S, GPU_S, CONV_S, TILES_S.
+# Time limits (seconds) may be set from outside: TESTS_S, FC_S, GPU_S, CONV_S, COMPILED_S, TILES_S.
+# STEPS="tests bench_conv ..." runs only the named steps (a short lease spent on what changed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-results/gpu}"
@@ -23,6 +24,10 @@ status=0
 step() {  # step NAME SECONDS COMMAND...
     local name=$1 seconds=$2
     shift 2
+    if [[ -n "${STEPS:-}" && " $STEPS " != *" $name "* ]]; then
+        echo "=== $name: skipped (not in STEPS)"
+        return 0
+    fi
     echo "=== $name (limit ${seconds}s): $*"
     local start=$SECONDS
     timeout --kill-after=10 "$seconds" "$@" >"$out/$name.log" 2>&1
