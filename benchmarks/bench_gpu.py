@@ -95,15 +95,22 @@ def sweep(repeats: int, quick: bool, dense_limit_gb: float) -> list[str]:
             layer.contraction = "auto"
             picks = auto_pick(layer)
             best = min(ratios.get("dense", float("inf")), ratios["gather"])
-            if crossover is None and ratios["gather"] < ratios.get("dense", float("inf")):
-                crossover = per_active
+            # one piece runs the same code either way; otherwise the crossover is where gather
+            # starts winning for good (a single noisy win below it does not count)
+            if segments > 1:
+                gather_wins = ratios["gather"] < ratios.get("dense", float("inf"))
+                crossover = (crossover or per_active) if gather_wins else None
             dense = f"{ratios['dense']:.2f}" if "dense" in ratios else f"(skipped: {dense_gb:.0f} GB)"
             lines.append(
                 f"| {batch} | {segments} | {per_active:.1f} | {dense} | {ratios['gather']:.2f} | "
                 f"{ratios['auto']:.2f} | {picks} | {ratios['auto'] / best:.2f} |"
             )
             print(lines[-1], flush=True)
-        thresholds.append(f"batch {batch}: gather first beat dense at {crossover} weights per active one")
+        thresholds.append(
+            f"batch {batch}: gather beat dense from {crossover:.1f} weights per active one on"
+            if crossover is not None
+            else f"batch {batch}: dense beat gather at every segment count"
+        )
     return [*lines, "", *thresholds]
 
 

@@ -246,6 +246,22 @@ def test_conv_contraction_policy() -> None:
         assert conv_contraction(9, 3, "auto", weight, **options) in ("dense", "gather")  # timed once
 
 
+def test_conv_contraction_on_a_gpu_follows_the_measured_ratio(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where the FC Triton gather runs (a GPU; stood in for by the meta device), auto gathers from
+    CONV_TRITON_GATHER_MIN_RATIO weights per active one and stays dense below it."""
+    from high_order_layers_torch.kernels import CONV_TRITON_GATHER_MIN_RATIO, _policy
+
+    monkeypatch.setattr(_policy, "has_kernel", lambda operator, device, dtype: operator == "piecewise_gather")
+    weight = torch.zeros(4, 2, 9, 3, 3, device="meta")
+    geometry = ((1, 1), (0, 0), (1, 1), False, (0, 0), 1)
+    options = dict(input_shape=(2, 2, 5, 5), basis=(3, 4, True), geometry=geometry)
+    active = 3
+    below, at = CONV_TRITON_GATHER_MIN_RATIO * active - 1, CONV_TRITON_GATHER_MIN_RATIO * active
+    assert conv_contraction(below, active, "auto", weight, **options) == "dense"
+    assert conv_contraction(at, active, "auto", weight, **options) == "gather"
+    assert conv_contraction(below, active, "gather", weight, **options) == "gather"  # asked for
+
+
 def test_misspelt_contraction_raises() -> None:
     with pytest.raises(ValueError, match="contraction"):
         high_order_convolution_layers("continuous2d", 3, 2, 4, 3, contraction="gathered")

@@ -70,11 +70,15 @@ def lagrange_basis(t: Tensor, nodes: Tensor, inverse_denominators: Tensor) -> Te
     n = nodes.shape[0]
     if n == 1:
         return torch.ones_like(t).unsqueeze(-1)
-    diff = t.unsqueeze(-1) - nodes  # (..., n)
-    ones = torch.ones_like(diff[..., :1])
-    left = torch.cat([ones, diff[..., :-1].cumprod(dim=-1)], dim=-1)
-    right = torch.cat([diff[..., 1:].flip(-1).cumprod(dim=-1).flip(-1), ones], dim=-1)
-    raw = left * right * inverse_denominators
+    columns = (t.unsqueeze(-1) - nodes).unbind(-1)  # n tensors shaped like t
+    # The products run as n elementwise steps rather than ``cumprod``: on CUDA a scan along a
+    # dimension of a few elements is slow, and its backward synchronises (it looks for zeros, and
+    # at a node one factor is exactly zero). The order of multiplication is the scan's.
+    left, right = [torch.ones_like(columns[0])], [torch.ones_like(columns[0])]
+    for k in range(n - 1):
+        left.append(left[-1] * columns[k])
+        right.append(right[-1] * columns[n - 1 - k])
+    raw = torch.stack(left, -1) * torch.stack(right[::-1], -1) * inverse_denominators
     return raw / raw.sum(dim=-1, keepdim=True)
 
 

@@ -24,6 +24,7 @@ from ._gather_triton import triton_kernels_available as triton_kernels_available
 from ._ops import OPERATORS as OPERATORS
 from ._policy import AUTOTUNE_RATIOS as AUTOTUNE_RATIOS
 from ._policy import CONV_GATHER_MIN_RATIO as CONV_GATHER_MIN_RATIO
+from ._policy import CONV_TRITON_GATHER_MIN_RATIO as CONV_TRITON_GATHER_MIN_RATIO
 from ._policy import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._policy import TRITON_GATHER_MIN_RATIO as TRITON_GATHER_MIN_RATIO
 from ._policy import conv_contraction as conv_contraction
@@ -35,6 +36,7 @@ from ._policy import triton_kernels_support as triton_kernels_support
 __all__ = [
     "AUTOTUNE_RATIOS",
     "CONV_GATHER_MIN_RATIO",
+    "CONV_TRITON_GATHER_MIN_RATIO",
     "FUSED_GATHER_MIN_RATIO",
     "OPERATORS",
     "TRITON_GATHER_MIN_RATIO",

@@ -240,6 +240,13 @@ def _faster(steps: dict[str, Callable[[], None]]) -> str:
 #: (dense wins below it; measured: ``benchmarks/bench_conv.py``).
 CONV_GATHER_MIN_RATIO = 1.5
 
+#: On a CUDA GPU, convolutions gather (the Triton gather over every position's links) from this
+#: many weights per active one. Measured on an H200 (``bench_conv --device cuda``, n = 3, float32):
+#: at batch 64 dense was 1.1-1.3x faster at every segment count; at batch 256 dense won up to 16
+#: segments (1.4-1.9x) and gather won at 64 (43 weights per active one: 1.1-1.4x), where the
+#: dense expansion also holds 25-40x the memory.
+CONV_TRITON_GATHER_MIN_RATIO = 40
+
 #: ``(batch bucket, input shape, weight shape, basis, geometry, dtype, threads)`` -> the faster one.
 _measured_conv: dict[tuple, str] = {}
 
@@ -311,16 +318,19 @@ def conv_contraction(
     """``"dense"`` or ``"gather"`` for a piecewise convolution with ``weight``, resolving
     ``"auto"`` as :func:`sum_contraction` does for fully-connected layers: dense where every weight
     is active, and where no gather kernel runs for the weight's device (elsewhere the gather
-    operator runs the dense computation anyway); on the CPU, a ratio of weights per active weight
+    operator runs the dense computation anyway); on CUDA with Triton, from
+    :data:`CONV_TRITON_GATHER_MIN_RATIO` weights per active one; on the CPU, a ratio of weights per active weight
     within :data:`AUTOTUNE_RATIOS` is timed once per shape, a larger one gathers, a smaller one
     (below :data:`CONV_GATHER_MIN_RATIO`) stays dense."""
     if num_weights == num_active:
         return "dense"
     if contraction != "auto":
         return contraction
+    ratio = num_weights / num_active
+    if weight.device.type != "cpu" and has_kernel("piecewise_gather", weight.device.type, weight.dtype):
+        return "gather" if ratio >= CONV_TRITON_GATHER_MIN_RATIO else "dense"
     if not has_kernel("piecewise_conv_gather", weight.device.type, weight.dtype):
         return "dense"
-    ratio = num_weights / num_active
     low, high = AUTOTUNE_RATIOS
     if low <= ratio <= high and _autotune_enabled():
         return measured_conv_contraction(input_shape, tuple(weight.shape), basis, geometry, weight.dtype)
