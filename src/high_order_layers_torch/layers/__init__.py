@@ -53,6 +53,10 @@ from ._embedding import PiecewiseEmbedding as PiecewiseEmbedding
 from ._embedding import PositionalEmbedding as PositionalEmbedding
 from ._embedding import SinusoidalEmbedding as SinusoidalEmbedding
 from ._embedding import positional_embedding as positional_embedding
+from ._init import DEFAULT_INITIALIZATION as DEFAULT_INITIALIZATION
+from ._init import INITIALIZATIONS as INITIALIZATIONS
+from ._init import Initialization as Initialization
+from ._init import initialize_links_ as initialize_links_
 from ._linear import FourierSeries as FourierSeries
 from ._linear import HighOrderLinear as HighOrderLinear
 from ._linear import PiecewiseDiscontinuousPolynomial as PiecewiseDiscontinuousPolynomial
@@ -71,6 +75,10 @@ from ._registry import LinearReLU as LinearReLU
 from ._registry import high_order_fc_layers as high_order_fc_layers
 
 __all__ = [
+    "DEFAULT_INITIALIZATION",
+    "INITIALIZATIONS",
+    "Initialization",
+    "initialize_links_",
     "FourierConvolution1d",
     "FourierConvolution2d",
     "FourierConvolution3d",

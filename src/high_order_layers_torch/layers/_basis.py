@@ -66,6 +66,11 @@ class Basis(nn.Module):
         initialisation. Shape ``(num_weights,)``."""
         raise NotImplementedError
 
+    def constant_coefficients(self) -> Tensor:
+        """Weights of one link that make it ``f(x) = 1``; used for initialisation. Shape
+        ``(num_weights,)``."""
+        raise NotImplementedError
+
     def function_config(self) -> dict[str, ConfigValue]:
         """What the weights of a link mean: the family and every setting that changes the
         function a given set of weights describes, in a canonical form (two configurations
@@ -173,6 +178,9 @@ class PiecewisePolynomialBasis(Basis):
     def linear_coefficients(self) -> Tensor:
         return self.node_positions()
 
+    def constant_coefficients(self) -> Tensor:
+        return torch.ones(self.num_weights, dtype=self.nodes.dtype, device=self.nodes.device)
+
     def function_config(self) -> dict[str, ConfigValue]:
         continuous = self.continuous or self.segments == 1  # a single piece is continuous either way
         segments = 1 if continuous and self.n == 1 else self.segments  # one constant shared by every piece
@@ -230,6 +238,11 @@ class FourierBasis(Basis):
             coefficients[self.n + 1] = 1.0 / peak
         return coefficients
 
+    def constant_coefficients(self) -> Tensor:
+        coefficients = torch.zeros(self.num_weights, dtype=self.frequencies.dtype, device=self.frequencies.device)
+        coefficients[0] = 1.0
+        return coefficients
+
     def function_config(self) -> dict[str, ConfigValue]:
         return {"basis": type(self).__name__, "n": self.n, "length": self.length}
 
@@ -248,6 +261,9 @@ class LinearBasis(Basis):
 
     def linear_coefficients(self) -> Tensor:
         return torch.ones(1)
+
+    def constant_coefficients(self) -> Tensor:
+        return torch.ones(1)  # no constant in this family: the constant schemes set the slope
 
 
 def zero_derivative(values: Tensor, x: Tensor) -> Tensor:

@@ -30,7 +30,8 @@ from .._validation import check_bool, check_choice, check_input_dtype, check_int
 from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
 from ..kernels import conv_contraction, fused_chebyshev_expansion, fused_piecewise_conv, fused_piecewise_expansion
 from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
-from ._linear import INIT_NOISE, HighOrderLinear
+from ._init import DEFAULT_INITIALIZATION, check_initialization, initialize_links_
+from ._linear import HighOrderLinear
 
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
@@ -81,6 +82,7 @@ class _HighOrderConvBase(BasisLayer):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -109,6 +111,7 @@ class _HighOrderConvBase(BasisLayer):
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
         self.periodicity = None if periodicity is None else check_positive_float("periodicity", periodicity)
         self.contraction = contraction
+        self.initialization = check_initialization(initialization)
         factory_kwargs = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory_kwargs))
         if check_bool("bias", bias):
@@ -123,19 +126,11 @@ class _HighOrderConvBase(BasisLayer):
         raise NotImplementedError
 
     def reset_parameters(self) -> None:
-        """Linear link functions ``f(x) = s x`` with ``s ~ U(-a, a)``, ``a = sqrt(3 / fan_in)``,
-        plus independent noise ``U(-0.1 a, 0.1 a)`` on every weight (as :class:`HighOrderLinear`)."""
-        bound = math.sqrt(3.0 / self._fan_in())
-        with torch.no_grad():
-            coefficients = self.basis.linear_coefficients().to(self.weight)
-            along_basis = [1] * self.weight.dim()
-            along_basis[self.basis_dim] = -1
-            slope_shape = list(self.weight.shape)
-            slope_shape[self.basis_dim] = 1
-            slope = self.weight.new_empty(slope_shape).uniform_(-bound, bound)
-            self.weight.copy_(slope * coefficients.view(along_basis))
-            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
-            if self.bias is not None:
+        """Initial link functions by ``self.initialization`` (see
+        :func:`~high_order_layers_torch.layers.initialize_links_`) with the kernel's fan-in; bias 0."""
+        initialize_links_(self.weight, self.basis, self.initialization, fan_in=self._fan_in(), basis_dim=self.basis_dim)
+        if self.bias is not None:
+            with torch.no_grad():
                 self.bias.zero_()
 
     def _gathers(self, x: Tensor, geometry: tuple) -> bool:

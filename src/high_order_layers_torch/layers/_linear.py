@@ -46,12 +46,10 @@ from ._basis import (
     PiecewisePolynomialBasis,
     zero_derivative,
 )
+from ._init import DEFAULT_INITIALIZATION, check_initialization, initialize_links_
 
 Neuron = Literal["sum", "product"]
 NEURONS: tuple[str, ...] = ("sum", "product")
-
-#: Relative size of the random perturbation added to the linear initial functions.
-INIT_NOISE = 0.1
 
 
 class HighOrderLinear(BasisLayer):
@@ -64,7 +62,8 @@ class HighOrderLinear(BasisLayer):
     Inputs first pass the optional mirror fold (``periodicity``), then the ``out_of_range``
     policy (see :func:`high_order_layers_torch.functional.apply_out_of_range`), then the basis.
 
-    Initialisation: every link starts as the straight line ``f_oi(x) = s_oi x`` with
+    Initialisation: by ``initialization`` (see :func:`~high_order_layers_torch.layers.initialize_links_`).
+    The default ``"linear"`` starts every link as the straight line ``f_oi(x) = s_oi x`` with
     ``s_oi ~ U(-sqrt(3 / in), sqrt(3 / in))``, plus independent noise ``U(-0.1 a, 0.1 a)``
     (``a = sqrt(3 / in)``) on every weight. For inputs uniform on ``[-1, 1]`` a sum neuron then
     starts with output standard deviation ``~ 1/sqrt(3)``, the same as its inputs, and a
@@ -92,6 +91,9 @@ class HighOrderLinear(BasisLayer):
             every weight is active (one polynomial, Fourier series) always contract densely.
             Product layers ignore it: their operator forms each link value where it is used
             (on the CPU never storing the ``(B, out, in)`` tensor of all of them).
+        initialization: the initial link functions: ``"linear"``, ``"constant_random"``,
+            ``"small_linear"`` or ``"random"`` (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -131,11 +133,13 @@ class HighOrderLinear(BasisLayer):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         factory_kwargs = {"device": device, "dtype": dtype}
+        self.initialization = check_initialization(initialization)
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
         if not isinstance(basis, Basis):
@@ -155,13 +159,11 @@ class HighOrderLinear(BasisLayer):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = math.sqrt(3.0 / self.in_features)
-        with torch.no_grad():
-            shape = self.basis.linear_coefficients().to(self.weight)
-            slope = torch.empty_like(self.weight[..., :1]).uniform_(-bound, bound)
-            self.weight.copy_(slope * shape)
-            self.weight.add_(torch.empty_like(self.weight).uniform_(-INIT_NOISE * bound, INIT_NOISE * bound))
-            if self.bias is not None:
+        """Initial link functions by ``self.initialization`` (see
+        :func:`~high_order_layers_torch.layers.initialize_links_`); bias 0."""
+        initialize_links_(self.weight, self.basis, self.initialization, fan_in=self.in_features, basis_dim=2)
+        if self.bias is not None:
+            with torch.no_grad():
                 self.bias.zero_()
 
     @property
