@@ -244,6 +244,8 @@ class _HighOrderConvBase(BasisLayer):
             parts.append(f"periodicity={self.periodicity}")
         if self.contraction != "auto":
             parts.append(f"contraction={self.contraction!r}")
+        if self.initialization != DEFAULT_INITIALIZATION:
+            parts.append(f"initialization={self.initialization!r}")
         return ", ".join(parts)
 
     @classmethod
@@ -268,9 +270,9 @@ class HighOrderConvNd(_HighOrderConvBase):
     Inputs pass the optional mirror fold (``periodicity``), then the ``out_of_range`` policy, as
     in :class:`HighOrderLinear`; padded values (0, or copies of inputs) pass them as well.
 
-    Initialisation as :class:`HighOrderLinear` with ``fan_in = in_channels / groups *
-    prod(kernel_size)``: straight-line link functions of slope ``U(-sqrt(3 / fan_in),
-    sqrt(3 / fan_in))`` plus 10% noise.
+    Initialisation by ``initialization``, as :class:`HighOrderLinear`, with ``fan_in =
+    in_channels / groups * prod(kernel_size)``: by default straight-line link functions of slope
+    ``U(-sqrt(3 / fan_in), sqrt(3 / fan_in))`` plus 10% noise.
 
     Abstract: use :class:`HighOrderConv1d`/``2d``/``3d`` or a named family class.
 
@@ -301,6 +303,8 @@ class HighOrderConvNd(_HighOrderConvBase):
             (see :func:`~high_order_layers_torch.kernels.conv_contraction`). All give the same
             result to round-off; settable later (``layer.contraction = "gather"``). Bases whose
             every weight is active (one polynomial, Fourier series) always contract densely.
+        initialization: the initial link functions (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`), with the fan-in above.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -348,6 +352,7 @@ class HighOrderConvNd(_HighOrderConvBase):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -365,6 +370,7 @@ class HighOrderConvNd(_HighOrderConvBase):
             out_of_range=out_of_range,
             periodicity=periodicity,
             contraction=contraction,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -499,6 +505,7 @@ class _PiecewiseConvNd(HighOrderConvNd):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -518,6 +525,7 @@ class _PiecewiseConvNd(HighOrderConvNd):
             out_of_range=out_of_range,
             periodicity=periodicity,
             contraction=contraction,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -542,6 +550,7 @@ class _PolynomialConvNd(HighOrderConvNd):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -560,6 +569,7 @@ class _PolynomialConvNd(HighOrderConvNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -586,6 +596,7 @@ class _FourierConvNd(HighOrderConvNd):
         rescale_output: bool = False,
         out_of_range: str = "extrapolate",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -604,6 +615,7 @@ class _FourierConvNd(HighOrderConvNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )

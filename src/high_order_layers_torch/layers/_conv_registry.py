@@ -35,6 +35,7 @@ from ._conv_transpose import (
     PolynomialConvolutionTranspose2d,
     PolynomialConvolutionTranspose3d,
 )
+from ._init import DEFAULT_INITIALIZATION, check_initialization
 from ._registry import build_from_registry
 
 #: The convolution classes by ``layer_type`` name, as used by :func:`high_order_convolution_layers`.
@@ -90,6 +91,7 @@ def high_order_convolution_layers(
     periodicity: float | None = None,
     out_of_range: str | None = None,
     contraction: str = "auto",
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -112,6 +114,8 @@ def high_order_convolution_layers(
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
         contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
             :class:`HighOrderConvNd`); the others always contract densely and ignore it.
+        initialization: the initial link functions (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -124,6 +128,7 @@ def high_order_convolution_layers(
     """
     check_bool("bias", bias)
     check_bool("rescale_output", rescale_output)
+    check_initialization(initialization)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,
@@ -140,6 +145,7 @@ def high_order_convolution_layers(
         rescale_output=rescale_output,
         periodicity=periodicity,
         contraction=contraction,
+        initialization=initialization,
         device=device,
         dtype=dtype,
     )
@@ -167,6 +173,7 @@ def high_order_convolution_transpose_layers(
     periodicity: float | None = None,
     out_of_range: str | None = None,
     contraction: str = "auto",
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -187,6 +194,8 @@ def high_order_convolution_transpose_layers(
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
         contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
             :class:`HighOrderConvNd`); the others always contract densely and ignore it.
+        initialization: the initial link functions (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -199,6 +208,7 @@ def high_order_convolution_transpose_layers(
     """
     check_bool("bias", bias)
     check_bool("rescale_output", rescale_output)
+    check_initialization(initialization)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,
@@ -215,6 +225,7 @@ def high_order_convolution_transpose_layers(
         rescale_output=rescale_output,
         periodicity=periodicity,
         contraction=contraction,
+        initialization=initialization,
         device=device,
         dtype=dtype,
     )

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
 from ._conv import SizeArg, _HighOrderConvBase, int_tuple
+from ._init import DEFAULT_INITIALIZATION
 
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -37,9 +38,9 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
     it, which depends on the position when ``stride > 1`` and near the borders (see
     :meth:`link_counts`; positions fed by no link are left at 0).
 
-    Initialisation as :class:`HighOrderLinear` with ``fan_in = in_channels / groups *
-    max(1, prod(kernel_size) / prod(stride))``, the mean number of links feeding an interior
-    output (dilation 1).
+    Initialisation by ``initialization``, as :class:`HighOrderLinear`, with ``fan_in =
+    in_channels / groups * max(1, prod(kernel_size) / prod(stride))``, the mean number of links
+    feeding an interior output (dilation 1).
 
     Abstract: use :class:`HighOrderConvTranspose1d`/``2d``/``3d`` or a named family class.
 
@@ -58,6 +59,8 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         out_of_range: ``"clamp"``, ``"extrapolate"``, ``"mirror"`` or ``"error"``.
         periodicity: if given, fold inputs by mirror reflection at ``+-periodicity / 2``.
         contraction: ``"dense"``, ``"gather"`` or ``"auto"``, as in :class:`HighOrderConvNd`.
+        initialization: the initial link functions (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`), with the fan-in above.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -113,6 +116,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -130,6 +134,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
             out_of_range=out_of_range,
             periodicity=periodicity,
             contraction=contraction,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -271,6 +276,7 @@ class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -291,6 +297,7 @@ class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
             out_of_range=out_of_range,
             periodicity=periodicity,
             contraction=contraction,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -316,6 +323,7 @@ class _PolynomialConvTransposeNd(HighOrderConvTransposeNd):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -335,6 +343,7 @@ class _PolynomialConvTransposeNd(HighOrderConvTransposeNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -362,6 +371,7 @@ class _FourierConvTransposeNd(HighOrderConvTransposeNd):
         rescale_output: bool = False,
         out_of_range: str = "extrapolate",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -381,6 +391,7 @@ class _FourierConvTransposeNd(HighOrderConvTransposeNd):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )

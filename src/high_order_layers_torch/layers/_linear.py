@@ -309,6 +309,8 @@ class HighOrderLinear(BasisLayer):
             parts.append(f"periodicity={self.periodicity}")
         if self.contraction != "auto":
             parts.append(f"contraction={self.contraction!r}")
+        if self.initialization != DEFAULT_INITIALIZATION:
+            parts.append(f"initialization={self.initialization!r}")
         return ", ".join(parts)
 
     @classmethod
@@ -331,6 +333,7 @@ class _PiecewiseSum(HighOrderLinear):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -342,6 +345,7 @@ class _PiecewiseSum(HighOrderLinear):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -378,6 +382,7 @@ class Polynomial(HighOrderLinear):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -389,6 +394,7 @@ class Polynomial(HighOrderLinear):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -411,6 +417,7 @@ class FourierSeries(HighOrderLinear):
         rescale_output: bool = False,
         out_of_range: str = "extrapolate",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -422,6 +429,7 @@ class FourierSeries(HighOrderLinear):
             rescale_output=rescale_output,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -446,6 +454,7 @@ class _PiecewiseProd(HighOrderLinear):
         alpha: float = 1.0,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -458,6 +467,7 @@ class _PiecewiseProd(HighOrderLinear):
             alpha=alpha,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -487,6 +497,7 @@ class PolynomialProd(HighOrderLinear):
         alpha: float = 1.0,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -499,6 +510,7 @@ class PolynomialProd(HighOrderLinear):
             alpha=alpha,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -520,6 +532,7 @@ class Product(HighOrderLinear):
         bias: bool = True,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -532,6 +545,7 @@ class Product(HighOrderLinear):
             bias=bias,
             out_of_range=out_of_range,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
+from ._init import DEFAULT_INITIALIZATION, check_initialization
 from ._linear import (
     FourierSeries,
     PiecewiseDiscontinuousPolynomial,
@@ -120,6 +121,7 @@ def high_order_fc_layers(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -153,19 +155,22 @@ def high_order_fc_layers(
         rescale_output: divide sum-neuron outputs by ``in_features``.
         periodicity: mirror-fold inputs at ``+-periodicity / 2``.
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
+        initialization: the initial link functions (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
-            invalid value.
+            invalid value, ``initialization`` included, even for a type that ignores it.
         TypeError: a non-bool ``rescale_output``, even for a type that ignores it.
 
     Example:
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
     check_bool("rescale_output", rescale_output)  # here: types that ignore it would never see it
+    check_initialization(initialization)  # likewise
     registry = {**FC_LAYERS, **BASELINE_FC_LAYERS}  # merged per call: sees entries added to either
     if not isinstance(layer_type, str) or layer_type not in registry:
         # the high-order names first, then the baselines
@@ -184,6 +189,7 @@ def high_order_fc_layers(
         length=length,
         rescale_output=rescale_output,
         periodicity=periodicity,
+        initialization=initialization,
         device=device,
         dtype=dtype,
     )

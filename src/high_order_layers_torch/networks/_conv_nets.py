@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
-from ..layers import high_order_convolution_layers, high_order_convolution_transpose_layers
+from ..layers import DEFAULT_INITIALIZATION, high_order_convolution_layers, high_order_convolution_transpose_layers
 from ._blocks import ModuleFactory, check_dropout, make_module, per_layer
 
 POOLINGS: tuple[str, ...] = ("max", "avg")
@@ -101,6 +101,7 @@ def high_order_conv_encoder(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -136,6 +137,8 @@ def high_order_conv_encoder(
         non_linearity: called with no arguments to build each activation.
         dropout: probability of an ``nn.Dropout`` before every convolution but the first.
         rescale_output, periodicity, out_of_range: passed to every convolution.
+        initialization: the initial link functions of every convolution (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Shape:
         Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
@@ -161,7 +164,12 @@ def high_order_conv_encoder(
     global_pool = _check_pooling("global_pool", global_pool)
     pools = [_check_pooling("pooling", value) for value in per_layer("pooling", pooling, count)]
     factory_kwargs = {"device": device, "dtype": dtype}
-    options = {"rescale_output": rescale_output, "periodicity": periodicity, **factory_kwargs}
+    options = {
+        "rescale_output": rescale_output,
+        "periodicity": periodicity,
+        "initialization": initialization,
+        **factory_kwargs,
+    }
     if out_of_range is not None:
         options["out_of_range"] = out_of_range
 
@@ -225,6 +233,7 @@ def high_order_conv_decoder(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -250,6 +259,8 @@ def high_order_conv_decoder(
         non_linearity: called with no arguments to build each activation.
         dropout: probability of an ``nn.Dropout`` before every layer but the first.
         rescale_output, periodicity, out_of_range: passed to every layer.
+        initialization: the initial link functions of every layer (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Shape:
         Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
@@ -269,7 +280,12 @@ def high_order_conv_decoder(
     dropout = check_dropout(dropout)
     _check_normalize_output(normalize_output, normalization)
     factory_kwargs = {"device": device, "dtype": dtype}
-    options = {"rescale_output": rescale_output, "periodicity": periodicity, **factory_kwargs}
+    options = {
+        "rescale_output": rescale_output,
+        "periodicity": periodicity,
+        "initialization": initialization,
+        **factory_kwargs,
+    }
     if out_of_range is not None:
         options["out_of_range"] = out_of_range
 
@@ -356,6 +372,8 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
             map without pooling.
         stride: one value or one per layer; ``None`` means 1.
         padding: one value or one per layer.
+        initialization: the initial link functions of every layer (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
         device, dtype: where and in what type to create the parameters.
 
     Attributes:
@@ -397,6 +415,7 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
         stride: SizeArg | Sequence[SizeArg] | None = None,
         padding: SizeArg | str | Sequence[SizeArg | str] = 0,
         *,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -421,6 +440,7 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
             normalize_output=normalization is not None,
             rescale_output=rescale_output,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
@@ -468,6 +488,8 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
         normalization: called with a layer's output channels to build the module that follows it.
         stride: one value or one per layer; ``None`` means 1.
         padding: one value or one per layer.
+        initialization: the initial link functions of every layer (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
         device, dtype: where and in what type to create the parameters.
 
     Attributes:
@@ -502,6 +524,7 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
         stride: SizeArg | Sequence[SizeArg] | None = None,
         padding: SizeArg | Sequence[SizeArg] = 0,
         *,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -521,6 +544,7 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
             normalize_output=normalization is not None,
             rescale_output=rescale_output,
             periodicity=periodicity,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )

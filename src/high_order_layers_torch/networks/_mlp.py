@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int
-from ..layers import high_order_fc_layers
+from ..layers import DEFAULT_INITIALIZATION, high_order_fc_layers
 from ._blocks import ModuleFactory, Residual, check_dropout, make_module
 
 
@@ -35,6 +35,7 @@ def high_order_mlp(
     rescale_output: bool = False,
     alpha: float = 1.0,
     out_of_range: str | None = None,
+    initialization: str = DEFAULT_INITIALIZATION,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -68,6 +69,8 @@ def high_order_mlp(
         resnet: make hidden blocks residual.
         periodicity, rescale_output, alpha, out_of_range: passed to every layer (see
             :func:`~high_order_layers_torch.layers.high_order_fc_layers`).
+        initialization: the initial link functions of every layer (see
+            :func:`~high_order_layers_torch.layers.initialize_links_`).
 
     Shape:
         Input: ``(*, in_width)``. Output: ``(*, out_width)``. With a per-sample ``normalization``
@@ -104,6 +107,7 @@ def high_order_mlp(
             rescale_output=rescale_output,
             periodicity=periodicity,
             out_of_range=out_of_range,
+            initialization=initialization,
             **factory_kwargs,
         )
 
@@ -170,6 +174,7 @@ class HighOrderMLP(nn.Module):
         rescale_output: bool = False,
         alpha: float = 1.0,
         out_of_range: str | None = None,
+        initialization: str = DEFAULT_INITIALIZATION,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -196,6 +201,7 @@ class HighOrderMLP(nn.Module):
             rescale_output=rescale_output,
             alpha=alpha,
             out_of_range=out_of_range,
+            initialization=initialization,
             device=device,
             dtype=dtype,
         )
