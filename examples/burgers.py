@@ -148,6 +148,7 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
         segments=cfg["segments"],
         normalization=MaxAbsNormalization if cfg["normalize"] else None,
         non_linearity=NON_LINEARITIES[cfg["non_linearity"]],
+        initialization=cfg.get("initialization"),
     )
     baseline = cfg.get("baseline")
     if baseline is None:

@@ -138,6 +138,7 @@ def build_model(cfg: dict[str, Any], positions: int = 2) -> nn.Module:
         segments=cfg["segments"],
         in_segments=cfg["in_segments"],
         normalization=MaxAbsNormalization if cfg["normalize"] else None,
+        initialization=cfg.get("initialization"),
     )
     if cfg.get("baseline") == "relu":
         body = matched_relu_mlp(in_width, 3, cfg["hidden_layers"], parameter_count(body))

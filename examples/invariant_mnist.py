@@ -63,6 +63,7 @@ def build_model(mlp: dict[str, Any], baseline: str | None) -> nn.Module:
         normalization=MaxAbsNormalization if mlp["normalize"] else None,
         resnet=mlp["resnet"],
         periodicity=mlp.get("periodicity"),
+        initialization=mlp.get("initialization"),
     )
     if baseline is None:
         return model

@@ -180,6 +180,7 @@ def build_model(cfg: dict[str, Any], vocabulary: int) -> CharModel:
         hidden_width=cfg["hidden_width"],
         segments=cfg["segments"],
         normalization=MaxAbsNormalization if cfg["normalize"] else None,
+        initialization=cfg.get("initialization"),
     )
     if cfg.get("baseline") == "relu":
         body = matched_relu_mlp(in_width, vocabulary, cfg["hidden_layers"], parameter_count(body))

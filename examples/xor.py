@@ -43,6 +43,7 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
         hidden_layers=cfg["hidden_layers"],
         hidden_width=cfg["hidden_width"],
         segments=cfg["segments"],
+        initialization=cfg.get("initialization"),
     )
     if cfg.get("baseline") == "relu":
         return matched_relu_mlp(2, 1, cfg["hidden_layers"], parameter_count(model))

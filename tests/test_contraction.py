@@ -12,6 +12,8 @@ from high_order_layers_torch.layers import FC_LAYERS, high_order_fc_layers
 
 
 def build(layer_type: str, segments: int, **kw):
+    # straight-line links: the constant start of sum layers would leave input gradients of zero
+    kw.setdefault("initialization", "linear")
     return high_order_fc_layers(layer_type, n=4, in_features=5, out_features=3, segments=segments, **kw)
 
 

@@ -37,6 +37,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 def fc(layer_type: str, segments: int = 3, n: int = 3, **kw) -> torch.nn.Module:
+    kw.setdefault("initialization", "linear")  # non-constant links: derivatives worth comparing
     layer = high_order_fc_layers(layer_type, n=n, in_features=4, out_features=3, segments=segments, dtype=F64, **kw)
     with torch.no_grad():  # small product links: the product of 4 factors stays moderate
         if layer.neuron == "product":

@@ -150,7 +150,7 @@ def test_reset_parameters_is_the_only_init(layer_type: str) -> None:
 
 @pytest.mark.parametrize("layer_type", LAYER_TYPES)
 def test_init_output_depends_on_input_with_nonzero_gradient(layer_type: str) -> None:
-    layer = make(layer_type, in_features=64, out_features=32, dtype=torch.float64)
+    layer = make(layer_type, in_features=64, out_features=32, dtype=torch.float64, initialization="linear")
     x = uniform(256, 64).requires_grad_()
     y = layer(x)
     y.sum().backward()
@@ -165,7 +165,9 @@ def test_init_slopes_follow_the_documented_bound(layer_type: str) -> None:
     """Every link starts as s x with s ~ U(-sqrt(3 / in), sqrt(3 / in)) plus 10% noise on each
     node weight: the slopes' spread is tight enough to tell sqrt(3 / in) from sqrt(1 / in)."""
     in_features, out_features = 256, 256
-    layer = make(layer_type, in_features=in_features, out_features=out_features, n=3, segments=2)
+    layer = make(
+        layer_type, in_features=in_features, out_features=out_features, n=3, segments=2, initialization="linear"
+    )
     ends = torch.tensor([[-1.0], [1.0]]).expand(2, in_features)
     with torch.no_grad():
         links = layer.link_functions(ends)  # (2, out, in)
@@ -179,8 +181,8 @@ def test_init_slopes_follow_the_documented_bound(layer_type: str) -> None:
 
 @pytest.mark.parametrize("layer_type", ["continuous", "discontinuous", "polynomial"])
 def test_init_sum_neuron_output_std_is_that_of_its_uniform_inputs(layer_type: str) -> None:
-    """README: a sum neuron fed U(-1, 1) inputs starts with output std ~ 1/sqrt(3)."""
-    layer = make(layer_type, in_features=256, out_features=256, n=3, segments=2)
+    """README: under ``"linear"`` a sum neuron fed U(-1, 1) inputs starts with output std ~ 1/sqrt(3)."""
+    layer = make(layer_type, in_features=256, out_features=256, n=3, segments=2, initialization="linear")
     x = torch.rand(2048, 256) * 2 - 1
     with torch.no_grad():
         std = layer(x).double().pow(2).mean().sqrt().item()  # no bias by default, zero-mean inputs
@@ -188,11 +190,33 @@ def test_init_sum_neuron_output_std_is_that_of_its_uniform_inputs(layer_type: st
 
 
 def test_deep_stack_trains_from_init() -> None:
-    layers = [PiecewisePolynomial(16, 16, n=3, segments=2, dtype=torch.float64) for _ in range(8)]
+    """Under ``"linear"`` every layer of a deep stack gets a gradient from the first step."""
+    layers = [
+        PiecewisePolynomial(16, 16, n=3, segments=2, dtype=torch.float64, initialization="linear") for _ in range(8)
+    ]
     model = torch.nn.Sequential(*layers)
     x = uniform(64, 16)
     model(x).pow(2).sum().backward()
     assert all(layer.weight.grad.abs().max() > 1e-6 for layer in layers)
+
+
+def test_constant_start_reaches_every_layer_after_a_few_steps() -> None:
+    """The default ``"constant_random"`` start: at step 0 only the last layer's weights get a
+    gradient (every link before it is flat); the steps on the later layers give them slopes, and
+    the gradient then reaches the first layer."""
+    torch.manual_seed(0)
+    layers = [PiecewisePolynomial(8, 8, n=3, segments=2, dtype=torch.float64) for _ in range(4)]
+    model = torch.nn.Sequential(*layers)
+    x, target = uniform(64, 8), uniform(64, 8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = []
+    for _ in range(len(layers)):
+        optimizer.zero_grad()
+        (model(x) - target).pow(2).mean().backward()
+        first.append(layers[0].weight.grad.abs().max().item())
+        optimizer.step()
+    assert first[0] < 1e-12 and layers[-1].weight.grad.abs().max() > 1e-6
+    assert first[-1] > 1e-8
 
 
 # --------------------------------------------------------------------------- maths

@@ -50,6 +50,7 @@ def high_order_classifier(cfg: dict[str, Any], in_channels: int, image_size: int
         non_linearity=nn.ReLU if cfg.get("nonlinearity") else None,
         rescale_output=cfg["rescale_output"],
         periodicity=cfg["periodicity"],
+        initialization=cfg.get("initialization"),
     )
     side = image_size
     for _ in cfg["channels"]:
@@ -60,7 +61,13 @@ def high_order_classifier(cfg: dict[str, Any], in_channels: int, image_size: int
     elif cfg["head"] == "high_order":
         fc_type = conv_layer_type(cfg["layer_type"])[:-2]
         head = high_order_fc_layers(
-            fc_type, cfg["n"], features, classes, cfg["segments"], periodicity=cfg["periodicity"]
+            fc_type,
+            cfg["n"],
+            features,
+            classes,
+            cfg["segments"],
+            periodicity=cfg["periodicity"],
+            initialization=cfg.get("initialization"),
         )
     else:
         raise ValueError(f"head must be 'high_order' or 'linear', got {cfg['head']!r}")

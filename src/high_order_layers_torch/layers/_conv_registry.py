@@ -35,7 +35,7 @@ from ._conv_transpose import (
     PolynomialConvolutionTranspose2d,
     PolynomialConvolutionTranspose3d,
 )
-from ._init import DEFAULT_INITIALIZATION, check_initialization
+from ._init import check_initialization
 from ._registry import build_from_registry
 
 #: The convolution classes by ``layer_type`` name, as used by :func:`high_order_convolution_layers`.
@@ -91,7 +91,7 @@ def high_order_convolution_layers(
     periodicity: float | None = None,
     out_of_range: str | None = None,
     contraction: str = "auto",
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -115,7 +115,8 @@ def high_order_convolution_layers(
         contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
             :class:`HighOrderConvNd`); the others always contract densely and ignore it.
         initialization: the initial link functions (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -128,7 +129,8 @@ def high_order_convolution_layers(
     """
     check_bool("bias", bias)
     check_bool("rescale_output", rescale_output)
-    check_initialization(initialization)
+    if initialization is not None:
+        check_initialization(initialization)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,
@@ -173,7 +175,7 @@ def high_order_convolution_transpose_layers(
     periodicity: float | None = None,
     out_of_range: str | None = None,
     contraction: str = "auto",
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -195,7 +197,8 @@ def high_order_convolution_transpose_layers(
         contraction: ``"auto"``, ``"dense"`` or ``"gather"`` for piecewise types (see
             :class:`HighOrderConvNd`); the others always contract densely and ignore it.
         initialization: the initial link functions (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
@@ -208,7 +211,8 @@ def high_order_convolution_transpose_layers(
     """
     check_bool("bias", bias)
     check_bool("rescale_output", rescale_output)
-    check_initialization(initialization)
+    if initialization is not None:
+        check_initialization(initialization)
     options: dict[str, object] = dict(
         n=n,
         in_channels=in_channels,

@@ -13,7 +13,6 @@ from torch import Tensor
 
 from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
 from ._conv import SizeArg, _HighOrderConvBase, int_tuple
-from ._init import DEFAULT_INITIALIZATION
 
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -116,7 +115,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -276,7 +275,7 @@ class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
         out_of_range: str = "clamp",
         periodicity: float | None = None,
         contraction: str = "auto",
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -323,7 +322,7 @@ class _PolynomialConvTransposeNd(HighOrderConvTransposeNd):
         rescale_output: bool = False,
         out_of_range: str = "clamp",
         periodicity: float | None = None,
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -371,7 +370,7 @@ class _FourierConvTransposeNd(HighOrderConvTransposeNd):
         rescale_output: bool = False,
         out_of_range: str = "extrapolate",
         periodicity: float | None = None,
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

@@ -19,8 +19,9 @@ from ._basis import Basis
 Initialization = Literal["linear", "constant_random", "small_linear", "random"]
 #: The accepted ``initialization=`` names (see :func:`initialize_links_`).
 INITIALIZATIONS: tuple[str, ...] = ("linear", "constant_random", "small_linear", "random")
-#: The default scheme of every layer and network builder.
-DEFAULT_INITIALIZATION = "linear"
+#: The default scheme of fully-connected sum layers (and the networks built from them), chosen by
+#: ``benchmarks/bench_accuracy.py``; product layers and convolutions default to ``"linear"``.
+DEFAULT_INITIALIZATION = "constant_random"
 
 #: Relative size of the per-weight noise of the ``"linear"`` scheme.
 INIT_NOISE = 0.1

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
-from ._init import DEFAULT_INITIALIZATION, check_initialization
+from ._init import check_initialization
 from ._linear import (
     FourierSeries,
     PiecewiseDiscontinuousPolynomial,
@@ -121,7 +121,7 @@ def high_order_fc_layers(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
@@ -156,7 +156,8 @@ def high_order_fc_layers(
         periodicity: mirror-fold inputs at ``+-periodicity / 2``.
         out_of_range: out-of-range policy; ``None`` keeps each type's default.
         initialization: the initial link functions (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -170,7 +171,8 @@ def high_order_fc_layers(
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
     check_bool("rescale_output", rescale_output)  # here: types that ignore it would never see it
-    check_initialization(initialization)  # likewise
+    if initialization is not None:  # likewise
+        check_initialization(initialization)
     registry = {**FC_LAYERS, **BASELINE_FC_LAYERS}  # merged per call: sees entries added to either
     if not isinstance(layer_type, str) or layer_type not in registry:
         # the high-order names first, then the baselines

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
-from ..layers import DEFAULT_INITIALIZATION, high_order_convolution_layers, high_order_convolution_transpose_layers
+from ..layers import high_order_convolution_layers, high_order_convolution_transpose_layers
 from ._blocks import ModuleFactory, check_dropout, make_module, per_layer
 
 POOLINGS: tuple[str, ...] = ("max", "avg")
@@ -101,7 +101,7 @@ def high_order_conv_encoder(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -138,7 +138,8 @@ def high_order_conv_encoder(
         dropout: probability of an ``nn.Dropout`` before every convolution but the first.
         rescale_output, periodicity, out_of_range: passed to every convolution.
         initialization: the initial link functions of every convolution (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Shape:
         Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
@@ -233,7 +234,7 @@ def high_order_conv_decoder(
     rescale_output: bool = False,
     periodicity: float | None = None,
     out_of_range: str | None = None,
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -260,7 +261,8 @@ def high_order_conv_decoder(
         dropout: probability of an ``nn.Dropout`` before every layer but the first.
         rescale_output, periodicity, out_of_range: passed to every layer.
         initialization: the initial link functions of every layer (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Shape:
         Input: ``(B, channels[0], *spatial)`` or unbatched ``(channels[0], *spatial)``.
@@ -373,7 +375,8 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
         stride: one value or one per layer; ``None`` means 1.
         padding: one value or one per layer.
         initialization: the initial link functions of every layer (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
         device, dtype: where and in what type to create the parameters.
 
     Attributes:
@@ -415,7 +418,7 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
         stride: SizeArg | Sequence[SizeArg] | None = None,
         padding: SizeArg | str | Sequence[SizeArg | str] = 0,
         *,
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -489,7 +492,8 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
         stride: one value or one per layer; ``None`` means 1.
         padding: one value or one per layer.
         initialization: the initial link functions of every layer (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
         device, dtype: where and in what type to create the parameters.
 
     Attributes:
@@ -524,7 +528,7 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
         stride: SizeArg | Sequence[SizeArg] | None = None,
         padding: SizeArg | Sequence[SizeArg] = 0,
         *,
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

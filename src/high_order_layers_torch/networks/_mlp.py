@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int
-from ..layers import DEFAULT_INITIALIZATION, high_order_fc_layers
+from ..layers import high_order_fc_layers
 from ._blocks import ModuleFactory, Residual, check_dropout, make_module
 
 
@@ -35,7 +35,7 @@ def high_order_mlp(
     rescale_output: bool = False,
     alpha: float = 1.0,
     out_of_range: str | None = None,
-    initialization: str = DEFAULT_INITIALIZATION,
+    initialization: str | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -70,7 +70,8 @@ def high_order_mlp(
         periodicity, rescale_output, alpha, out_of_range: passed to every layer (see
             :func:`~high_order_layers_torch.layers.high_order_fc_layers`).
         initialization: the initial link functions of every layer (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`).
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
+            layer type's default.
 
     Shape:
         Input: ``(*, in_width)``. Output: ``(*, out_width)``. With a per-sample ``normalization``
@@ -174,7 +175,7 @@ class HighOrderMLP(nn.Module):
         rescale_output: bool = False,
         alpha: float = 1.0,
         out_of_range: str | None = None,
-        initialization: str = DEFAULT_INITIALIZATION,
+        initialization: str | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

@@ -1,0 +1,588 @@
+"""Accuracy per parameter: high-order networks against ReLU and SiLU MLPs of the same size.
+
+    python -m benchmarks.bench_accuracy [--quick] [--sections main,init,optimizers,deep,pde,classification]
+                                        [--seeds 3] [--out results/bench_accuracy.md]
+
+Every model is trained from scratch per task, budget, optimiser and seed, and the report gives the
+median over seeds of the test error, with the wall time of the whole section:
+
+* ``main``: regression of 1-D targets (smooth, kinked, discontinuous at 0, oscillating), 2-D and
+  3-D targets and six equations of the AI Feynman list (inputs drawn from the published ranges
+  and mapped linearly to ``[-1, 1]``), at two parameter budgets, by ``HighOrderMLP`` with
+  continuous and discontinuous links against ReLU and SiLU MLPs of (at most) the same parameter
+  count; Adam then L-BFGS, float64. Errors are RMSE on 2000 test points, relative to the standard
+  deviation of the target.
+* ``init``: the same tasks at the smaller budget under every ``initialization=`` scheme.
+* ``deep``: ``hidden_layers=4`` stacks under every scheme (does it train at all?).
+* ``shape``: continuous links of several ``n`` and ``segments`` at the larger budget.
+* ``optimizers``: Adam, Adam then L-BFGS, and Lion (``lion-pytorch``) on four of the tasks.
+* ``pde``: the 1-D Poisson problem ``u'' = f`` with ``u(+-1) = 0`` as a physics-informed fit.
+* ``classification``: MNIST (cached; else scikit-learn's 8x8 digits), fully connected, a few epochs.
+
+A KAN of the same size (``pykan``) joins the ``main`` section when that package imports.
+``--quick`` runs two tasks, one seed and few steps: a smoke run (its numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from benchmarks._timing import cpu_name
+from high_order_layers_torch.layers import INITIALIZATIONS
+from high_order_layers_torch.networks import HighOrderMLP, LowOrderMLP
+
+Target = Callable[[Tensor], Tensor]
+
+
+# ---------------------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class Task:
+    """A regression target on ``[-1, 1]^dims`` (``ranges`` maps each input to the physical range
+    the formula is written for)."""
+
+    name: str
+    dims: int
+    target: Target
+    ranges: tuple[tuple[float, float], ...] | None = None
+    group: str = "smooth"
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.ranges is not None:
+            low = x.new_tensor([r[0] for r in self.ranges])
+            high = x.new_tensor([r[1] for r in self.ranges])
+            x = low + (x + 1) / 2 * (high - low)
+        return self.target(x)
+
+
+def _c(x: Tensor, i: int) -> Tensor:
+    return x[:, i]
+
+
+TASKS: tuple[Task, ...] = (
+    Task("1d smooth", 1, lambda x: torch.sin(math.pi * _c(x, 0)) * torch.exp(_c(x, 0))),
+    Task("1d kinked", 1, lambda x: (_c(x, 0) - 0.3).abs() + 0.5 * _c(x, 0) ** 2, group="kinked"),
+    Task(
+        "1d jump at 0",
+        1,
+        lambda x: torch.where(_c(x, 0) < 0, -0.5 + _c(x, 0) ** 2, 0.5 + torch.sin(2 * _c(x, 0))),
+        group="discontinuous",
+    ),
+    Task("1d oscillating", 1, lambda x: torch.sin(4 * math.pi * _c(x, 0)) + 0.3 * _c(x, 0)),
+    Task("2d exp(sin(pi x) + y^2)", 2, lambda x: torch.exp(torch.sin(math.pi * _c(x, 0)) + _c(x, 1) ** 2)),
+    Task("2d x y", 2, lambda x: _c(x, 0) * _c(x, 1)),
+    Task(
+        "2d jump at x = 0",
+        2,
+        lambda x: torch.where(_c(x, 0) < 0, _c(x, 1) ** 2, 1 + torch.sin(math.pi * _c(x, 1))),
+        group="discontinuous",
+    ),
+    Task(
+        "3d exp(sin(pi (x^2 + y^2)) + sin(pi (y^2 + z^2)))",
+        3,
+        lambda x: torch.exp(
+            0.5
+            * (
+                torch.sin(math.pi * (_c(x, 0) ** 2 + _c(x, 1) ** 2))
+                + torch.sin(math.pi * (_c(x, 1) ** 2 + _c(x, 2) ** 2))
+            )
+        ),
+    ),
+    # AI Feynman equations on their published input ranges.
+    Task(
+        "Feynman I.6.2a",
+        1,
+        lambda x: torch.exp(-(_c(x, 0) ** 2) / 2) / math.sqrt(2 * math.pi),
+        ranges=((1.0, 3.0),),
+    ),
+    Task(
+        "Feynman I.10.7",
+        3,
+        lambda x: _c(x, 0) / torch.sqrt(1 - _c(x, 1) ** 2 / _c(x, 2) ** 2),
+        ranges=((1.0, 5.0), (1.0, 2.0), (3.0, 10.0)),
+    ),
+    Task(
+        "Feynman I.12.2",
+        4,
+        lambda x: _c(x, 0) * _c(x, 1) / (4 * math.pi * _c(x, 2) * _c(x, 3) ** 2),
+        ranges=((1.0, 5.0),) * 4,
+    ),
+    Task(
+        "Feynman I.18.4",
+        4,
+        lambda x: (_c(x, 0) * _c(x, 2) + _c(x, 1) * _c(x, 3)) / (_c(x, 0) + _c(x, 1)),
+        ranges=((1.0, 5.0),) * 4,
+    ),
+    Task("Feynman I.29.4", 2, lambda x: _c(x, 0) / _c(x, 1), ranges=((1.0, 10.0), (1.0, 10.0))),
+    Task("Feynman I.34.8", 4, lambda x: _c(x, 0) * _c(x, 1) * _c(x, 2) / _c(x, 3), ranges=((1.0, 5.0),) * 4),
+)
+
+#: Tasks of the ``optimizers`` section (one of each kind).
+OPTIMIZER_TASKS = ("1d kinked", "1d jump at 0", "2d exp(sin(pi x) + y^2)", "Feynman I.12.2")
+#: Tasks of the ``deep`` section.
+DEEP_TASKS = ("1d smooth", "2d exp(sin(pi x) + y^2)")
+
+TRAIN_SAMPLES, TEST_SAMPLES = 1000, 2000
+
+
+def regression_data(task: Task, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Train and test inputs uniform on ``[-1, 1]^dims`` and targets standardised with the
+    training set's mean and deviation. float64."""
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    x = torch.rand(TRAIN_SAMPLES + TEST_SAMPLES, task.dims, generator=generator, dtype=torch.float64) * 2 - 1
+    y = task(x).unsqueeze(-1)
+    mean, std = y[:TRAIN_SAMPLES].mean(), y[:TRAIN_SAMPLES].std()
+    y = (y - mean) / std
+    return x[:TRAIN_SAMPLES], y[:TRAIN_SAMPLES], x[TRAIN_SAMPLES:], y[TRAIN_SAMPLES:]
+
+
+# --------------------------------------------------------------------------------------- models
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def high_order(
+    layer_type: str, dims: int, budget: int, *, n: int = 5, segments: int = 2, hidden_layers: int = 0, **options
+) -> nn.Module:
+    """The widest ``HighOrderMLP`` (``dims -> h -> ... -> 1``) within ``budget`` parameters."""
+    width = 1
+    while True:
+        candidate = HighOrderMLP(layer_type, n, dims, 1, hidden_layers, width + 1, segments=segments, **options)
+        if parameter_count(candidate) > budget:
+            break
+        width += 1
+    return HighOrderMLP(layer_type, n, dims, 1, hidden_layers, width, segments=segments, **options)
+
+
+def low_order(activation: type[nn.Module], dims: int, budget: int, *, hidden_layers: int = 1) -> nn.Module:
+    """The widest two-hidden-layer MLP (``hidden_layers`` + 1 hidden layers) within ``budget``."""
+    width = 1
+    while parameter_count(LowOrderMLP(dims, 1, hidden_layers, width + 1, non_linearity=activation)) <= budget:
+        width += 1
+    return LowOrderMLP(dims, 1, hidden_layers, width, non_linearity=activation)
+
+
+def kan(dims: int, budget: int) -> nn.Module | None:
+    """A ``pykan`` KAN ``[dims, h, 1]`` within ``budget`` parameters, or ``None`` without pykan."""
+    try:
+        from kan import KAN  # type: ignore[import-not-found]
+    except Exception:
+        return None
+    width = 1
+    while parameter_count(KAN(width=[dims, width + 1, 1], grid=5, k=3, auto_save=False)) <= budget:
+        width += 1
+    return KAN(width=[dims, width, 1], grid=5, k=3, auto_save=False)
+
+
+#: Model name -> builder ``(dims, budget, initialization) -> module``; ``None`` is the layers' default.
+MODELS: dict[str, Callable[[int, int, str | None], nn.Module | None]] = {
+    "continuous n=5 s=2": lambda d, b, init: high_order("continuous", d, b, initialization=init),
+    "discontinuous n=5 s=2": lambda d, b, init: high_order("discontinuous", d, b, initialization=init),
+    "polynomial n=5": lambda d, b, init: high_order("polynomial", d, b, initialization=init),
+    "fourier n=2": lambda d, b, init: high_order("fourier", d, b, n=2, initialization=init),
+    "ReLU MLP": lambda d, b, init: low_order(nn.ReLU, d, b),
+    "SiLU MLP": lambda d, b, init: low_order(nn.SiLU, d, b),
+    "KAN (pykan)": lambda d, b, init: kan(d, b),
+}
+HIGH_ORDER_MODELS = ("continuous n=5 s=2", "discontinuous n=5 s=2", "polynomial n=5", "fourier n=2")
+
+
+# ------------------------------------------------------------------------------------ training
+@dataclass(frozen=True)
+class Schedule:
+    adam_steps: int = 1000
+    lbfgs_steps: int = 200
+    lion_steps: int = 1000
+
+
+#: Learning rates per optimiser and model kind (high-order / plain), from the ``optimizers`` runs.
+LEARNING_RATES = {"adam": {"high": 1e-2, "low": 1e-2}, "lion": {"high": 1e-3, "low": 1e-3}}
+
+
+def fit(model: nn.Module, loss: Callable[[], Tensor], optimizer: str, schedule: Schedule, kind: str) -> None:
+    """Minimise ``loss`` with ``"adam"``, ``"adam+lbfgs"`` (Adam, then L-BFGS with a strong-Wolfe
+    line search from where Adam stopped) or ``"lion"``."""
+    parameters = list(model.parameters())
+    if optimizer in ("adam", "adam+lbfgs"):
+        adam = torch.optim.Adam(parameters, lr=LEARNING_RATES["adam"][kind])
+        decay = torch.optim.lr_scheduler.CosineAnnealingLR(adam, schedule.adam_steps)
+        for _ in range(schedule.adam_steps):
+            adam.zero_grad(set_to_none=True)
+            loss().backward()
+            adam.step()
+            decay.step()
+    elif optimizer == "lion":
+        from lion_pytorch import Lion
+
+        lion = Lion(parameters, lr=LEARNING_RATES["lion"][kind])
+        decay = torch.optim.lr_scheduler.CosineAnnealingLR(lion, schedule.lion_steps)
+        for _ in range(schedule.lion_steps):
+            lion.zero_grad(set_to_none=True)
+            loss().backward()
+            lion.step()
+            decay.step()
+    else:
+        raise ValueError(f"optimizer must be 'adam', 'adam+lbfgs' or 'lion', got {optimizer!r}")
+    if optimizer == "adam+lbfgs":
+        lbfgs = torch.optim.LBFGS(
+            parameters, lr=1.0, max_iter=schedule.lbfgs_steps, history_size=50, line_search_fn="strong_wolfe"
+        )
+
+        def closure() -> Tensor:
+            lbfgs.zero_grad(set_to_none=True)
+            value = loss()
+            value.backward()
+            return value
+
+        lbfgs.step(closure)
+
+
+def model_kind(name: str) -> str:
+    return "high" if name in HIGH_ORDER_MODELS else "low"
+
+
+def regression_error(
+    task: Task,
+    model_name: str,
+    budget: int,
+    seed: int,
+    optimizer: str,
+    schedule: Schedule,
+    *,
+    init: str | None = None,
+    hidden_layers: int | None = None,
+) -> tuple[float, int] | None:
+    """Relative test RMSE and parameter count of one trained model (``None``: model unavailable)."""
+    torch.manual_seed(seed)
+    if hidden_layers is None:
+        model = MODELS[model_name](task.dims, budget, init)
+    elif model_name in HIGH_ORDER_MODELS:
+        layer_type = model_name.split()[0]
+        model = high_order(layer_type, task.dims, budget, hidden_layers=hidden_layers, initialization=init)
+    else:
+        model = low_order(
+            nn.ReLU if model_name.startswith("ReLU") else nn.SiLU, task.dims, budget, hidden_layers=hidden_layers
+        )
+    if model is None:
+        return None
+    return train_regression(model, task, seed, optimizer, schedule, model_kind(model_name)), parameter_count(model)
+
+
+def train_regression(model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, kind: str) -> float:
+    """Train ``model`` (in float64) on ``task``'s data for ``seed``; its relative test RMSE."""
+    model = model.double()
+    x, y, x_test, y_test = regression_data(task, seed)
+    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, kind)
+    with torch.no_grad():
+        error = torch.sqrt(torch.mean((model(x_test) - y_test) ** 2)).item()
+    return error if math.isfinite(error) else float("inf")
+
+
+def median_over_seeds(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt(value: float) -> str:
+    return "diverged" if not math.isfinite(value) else f"{value:.2e}"
+
+
+# ------------------------------------------------------------------------------------- sections
+def section_main(tasks: Sequence[Task], budgets: Sequence[int], seeds: int, schedule: Schedule) -> list[str]:
+    models = [name for name in MODELS if name != "KAN (pykan)" or kan(1, 100) is not None]
+    lines = [
+        f"| task | budget | {' | '.join(models)} | best high-order / best MLP |",
+        "|---|---:|" + "---:|" * len(models) + "---:|",
+    ]
+    for task in tasks:
+        for budget in budgets:
+            cells, medians = [], {}
+            for name in models:
+                runs = [regression_error(task, name, budget, seed, "adam+lbfgs", schedule) for seed in range(seeds)]
+                errors = [r[0] for r in runs if r is not None]
+                medians[name] = median_over_seeds(errors)
+                cells.append(f"{fmt(medians[name])} ({runs[0][1]})")
+            high = min(medians[m] for m in HIGH_ORDER_MODELS)
+            low = min(medians["ReLU MLP"], medians["SiLU MLP"])
+            ratio = high / low if low > 0 else float("nan")
+            lines.append(f"| {task.name} | {budget} | {' | '.join(cells)} | {ratio:.3f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def section_init(
+    tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule, models: Sequence[str] = HIGH_ORDER_MODELS
+) -> list[str]:
+    """Every high-order model under every ``initialization=`` scheme."""
+    lines = [
+        "| task | " + " | ".join(f"{m.split()[0]} `{i}`" for m in models for i in INITIALIZATIONS) + " |",
+        "|---|" + "---:|" * (len(models) * len(INITIALIZATIONS)),
+    ]
+    for task in tasks:
+        cells = []
+        for model in models:
+            for init in INITIALIZATIONS:
+                errors = [
+                    regression_error(task, model, budget, seed, "adam+lbfgs", schedule, init=init)[0]
+                    for seed in range(seeds)
+                ]
+                cells.append(fmt(median_over_seeds(errors)))
+        lines.append(f"| {task.name} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def section_deep(tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule) -> list[str]:
+    lines = [
+        "| task | " + " | ".join(f"continuous `{i}`" for i in INITIALIZATIONS) + " | ReLU MLP (5 hidden) |",
+        "|---|" + "---:|" * (len(INITIALIZATIONS) + 1),
+    ]
+    for task in tasks:
+        cells = []
+        for init in INITIALIZATIONS:
+            errors = [
+                regression_error(
+                    task, "continuous n=5 s=2", budget, seed, "adam+lbfgs", schedule, init=init, hidden_layers=4
+                )[0]
+                for seed in range(seeds)
+            ]
+            cells.append(fmt(median_over_seeds(errors)))
+        errors = [
+            regression_error(task, "ReLU MLP", budget, seed, "adam+lbfgs", schedule, hidden_layers=4)[0]
+            for seed in range(seeds)
+        ]
+        cells.append(fmt(median_over_seeds(errors)))
+        lines.append(f"| {task.name} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def section_optimizers(tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule) -> list[str]:
+    models = ["continuous n=5 s=2", "discontinuous n=5 s=2", "ReLU MLP", "SiLU MLP"]
+    optimizers = ("adam", "adam+lbfgs", "lion")
+    lines = [
+        "| task | optimiser | " + " | ".join(models) + " |",
+        "|---|---|" + "---:|" * len(models),
+    ]
+    for task in tasks:
+        for optimizer in optimizers:
+            cells = []
+            for model in models:
+                errors = [regression_error(task, model, budget, seed, optimizer, schedule)[0] for seed in range(seeds)]
+                cells.append(fmt(median_over_seeds(errors)))
+            lines.append(f"| {task.name} | {optimizer} | {' | '.join(cells)} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+#: ``(n, segments)`` pairs of the ``shape`` section.
+SHAPES = ((3, 1), (3, 2), (3, 4), (5, 1), (5, 2), (5, 4), (7, 1), (7, 2))
+SHAPE_TASKS = ("1d smooth", "1d kinked", "2d exp(sin(pi x) + y^2)", "Feynman I.12.2")
+
+
+def section_shape(tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule, init: str | None) -> list[str]:
+    """Continuous links of several ``n`` and ``segments`` at the same parameter budget."""
+    lines = [
+        "| task | " + " | ".join(f"n={n} s={s}" for n, s in SHAPES) + " |",
+        "|---|" + "---:|" * len(SHAPES),
+    ]
+    for task in tasks:
+        cells = []
+        for n, segments in SHAPES:
+            errors = []
+            for seed in range(seeds):
+                torch.manual_seed(seed)
+                model = high_order("continuous", task.dims, budget, n=n, segments=segments, initialization=init)
+                errors.append(train_regression(model, task, seed, "adam+lbfgs", schedule, "high"))
+            cells.append(fmt(median_over_seeds(errors)))
+        lines.append(f"| {task.name} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def poisson_error(model_name: str, budget: int, seed: int, schedule: Schedule, init: str | None = None) -> float:
+    """``u'' = f`` on ``[-1, 1]``, ``u(+-1) = 0``, exact ``u = sin(pi x) + 0.5 sin(4 pi x)``, fitted
+    through the residual at 200 random collocation points (a physics-informed loss); RMSE against
+    the exact solution on 1000 points, relative to its deviation."""
+    torch.manual_seed(seed)
+    model = MODELS[model_name](1, budget, init).double()
+
+    def exact(x: Tensor) -> Tensor:
+        return torch.sin(math.pi * x) + 0.5 * torch.sin(4 * math.pi * x)
+
+    def source(x: Tensor) -> Tensor:
+        return -(math.pi**2) * torch.sin(math.pi * x) - 8 * math.pi**2 * torch.sin(4 * math.pi * x)
+
+    generator = torch.Generator().manual_seed(20_000 + seed)
+    x = (torch.rand(200, 1, generator=generator, dtype=torch.float64) * 2 - 1).requires_grad_()
+    boundary = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
+    scale = 1.0 / (8 * math.pi**2)  # residuals of order 1
+
+    def loss() -> Tensor:
+        u = model(x)
+        (du,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+        (d2u,) = torch.autograd.grad(du.sum(), x, create_graph=True)
+        residual = (d2u - source(x)) * scale
+        return residual.pow(2).mean() + model(boundary).pow(2).mean()
+
+    fit(model, loss, "adam+lbfgs", schedule, model_kind(model_name))
+    grid = torch.linspace(-1, 1, 1000, dtype=torch.float64).unsqueeze(-1)
+    with torch.no_grad():
+        error = torch.sqrt(torch.mean((model(grid) - exact(grid)) ** 2)) / exact(grid).std()
+    return error.item() if math.isfinite(error.item()) else float("inf")
+
+
+def section_pde(budgets: Sequence[int], seeds: int, schedule: Schedule) -> list[str]:
+    models = ["continuous n=5 s=2", "discontinuous n=5 s=2", "ReLU MLP", "SiLU MLP"]
+    lines = ["| budget | " + " | ".join(models) + " |", "|---:|" + "---:|" * len(models)]
+    for budget in budgets:
+        cells = [fmt(median_over_seeds([poisson_error(m, budget, s, schedule) for s in range(seeds)])) for m in models]
+        lines.append(f"| {budget} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def classification_data(quick: bool) -> tuple[str, Tensor, Tensor, Tensor, Tensor]:
+    """MNIST from the examples' cache (pixels scaled to ``[-1, 1]``), or, in a quick run or without
+    the cache, scikit-learn's 8x8 digits."""
+    if not quick:
+        try:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from examples.common.data import load_mnist
+
+            data = load_mnist(download=False)
+
+            def prepare(images, labels):  # type: ignore[no-untyped-def]
+                x = torch.from_numpy(images).reshape(len(images), -1).float() / 255 * 2 - 1
+                return x, torch.from_numpy(labels).long()
+
+            x, y = prepare(data["x_train"], data["y_train"])
+            x_test, y_test = prepare(data["x_test"], data["y_test"])
+            return "MNIST (60k train, 10k test)", x, y, x_test, y_test
+        except Exception as error:  # no cache: fall back to the bundled digits
+            print(f"MNIST unavailable ({error}); using scikit-learn digits", flush=True)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16 * 2 - 1
+    y = torch.tensor(digits.target, dtype=torch.long)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = x[order], y[order]
+    return "digits 8x8 (1400 train, 397 test)", x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+def section_classification(seeds: int, epochs: int, quick: bool) -> list[str]:
+    name, x, y, x_test, y_test = classification_data(quick)
+    features = x.shape[1]
+    hidden = 16 if features > 100 else 8
+    builders = {
+        "continuous n=3 s=2": lambda: HighOrderMLP("continuous", 3, features, 10, 0, hidden, segments=2),
+        "discontinuous n=3 s=2": lambda: HighOrderMLP("discontinuous", 3, features, 10, 0, hidden, segments=2),
+    }
+    budget = parameter_count(builders["continuous n=3 s=2"]())
+    builders["ReLU MLP"] = lambda: _classifier_mlp(features, budget, nn.ReLU)
+    builders["SiLU MLP"] = lambda: _classifier_mlp(features, budget, nn.SiLU)
+    lines = [
+        f"{name}, {epochs} epochs of Adam (lr 1e-3, batch 128), test accuracy, median of {seeds} seeds:",
+        "",
+        "| model | parameters | accuracy |",
+        "|---|---:|---:|",
+    ]
+    for model_name, build in builders.items():
+        accuracies = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            model = build()
+            adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for _ in range(epochs):
+                for batch in torch.randperm(len(x)).split(128):
+                    adam.zero_grad(set_to_none=True)
+                    nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+                    adam.step()
+            with torch.no_grad():
+                accuracies.append((model(x_test).argmax(-1) == y_test).float().mean().item())
+        lines.append(f"| {model_name} | {parameter_count(build())} | {median_over_seeds(accuracies):.4f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def _classifier_mlp(features: int, budget: int, activation: type[nn.Module]) -> nn.Module:
+    """``features -> H -> 10`` with the widest ``H`` within ``budget`` parameters."""
+    width = 1
+    while parameter_count(LowOrderMLP(features, 10, 0, width + 1, non_linearity=activation)) <= budget:
+        width += 1
+    return LowOrderMLP(features, 10, 0, width, non_linearity=activation)
+
+
+# ----------------------------------------------------------------------------------------- main
+SECTIONS = ("init", "deep", "main", "shape", "optimizers", "pde", "classification")
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="two tasks, one seed, few steps: a smoke run")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--out", type=Path, help="markdown file (default results/bench_accuracy.md; --quick writes none)"
+    )
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
+    torch.set_num_threads(1)  # tiny models: a second thread only adds synchronisation
+    if args.quick:
+        schedule, seeds, budgets, epochs = Schedule(30, 10, 30), 1, (60,), 1
+        tasks = [t for t in TASKS if t.name in ("1d jump at 0", "Feynman I.12.2")]
+    else:
+        schedule, seeds, budgets, epochs = Schedule(), args.seeds, (150, 500), 2
+        tasks = list(TASKS)
+    by_name = {t.name: t for t in tasks}
+    report = [
+        f"# Accuracy per parameter ({cpu_name()}, torch {torch.__version__}, {seeds} seed(s), float64 regression)",
+        "",
+        f"Adam {schedule.adam_steps} steps (cosine decay) then L-BFGS {schedule.lbfgs_steps} iterations unless "
+        "a table says otherwise; relative test RMSE (RMSE / deviation of the target), median over seeds; "
+        "parameter counts in brackets.",
+    ]
+    builders = {
+        "main": lambda: section_main(tasks, budgets, seeds, schedule),
+        "init": lambda: section_init(tasks, budgets[0], seeds, schedule),
+        "deep": lambda: section_deep(
+            [by_name[n] for n in DEEP_TASKS if n in by_name] or tasks[:1], budgets[-1] * 4, seeds, schedule
+        ),
+        "optimizers": lambda: section_optimizers(
+            [by_name[n] for n in OPTIMIZER_TASKS if n in by_name] or tasks[:1], budgets[0], seeds, schedule
+        ),
+        "shape": lambda: section_shape(
+            [by_name[n] for n in SHAPE_TASKS if n in by_name] or tasks[:1], budgets[-1], seeds, schedule, None
+        ),
+        "pde": lambda: section_pde(budgets, seeds, schedule),
+        "classification": lambda: section_classification(seeds, epochs, args.quick),
+    }
+    for section in sections:
+        start = time.perf_counter()
+        print(f"## {section}", flush=True)
+        lines = builders[section]()
+        report += ["", f"## {section} ({time.perf_counter() - start:.0f} s)", "", *lines]
+    text = "\n".join(report) + "\n"
+    print(text)
+    out = args.out or (None if args.quick else Path("results/bench_accuracy.md"))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out}")
+    return text
+
+
+if __name__ == "__main__":
+    main()
