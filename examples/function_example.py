@@ -48,11 +48,13 @@ def relu_baseline(hidden: int = 7) -> nn.Module:
     return nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
-def build_models() -> dict[str, nn.Module]:
-    models: dict[str, nn.Module] = {
-        label: high_order_fc_layers(layer_type, n=n, in_features=1, out_features=1, segments=segments)
-        for label, layer_type, n, segments in MODELS
-    }
+def build_models(seed: int = 0) -> dict[str, nn.Module]:
+    """Every model, each initialised from ``seed`` (so one model's draws never shift another's)."""
+    models: dict[str, nn.Module] = {}
+    for label, layer_type, n, segments in MODELS:
+        torch.manual_seed(seed)
+        models[label] = high_order_fc_layers(layer_type, n=n, in_features=1, out_features=1, segments=segments)
+    torch.manual_seed(seed)
     models["ReLU MLP 1-7-1"] = relu_baseline()
     return models
 
@@ -114,8 +116,7 @@ def main(argv: list[str] | None = None) -> str:
     grid = torch.linspace(-1, 1, 2001)[:, None]
     rows = []
     for name, target in TARGETS.items():
-        torch.manual_seed(args.seed)
-        models = build_models()
+        models = build_models(args.seed)
         for label, model in models.items():
             seconds = fit(model, x_train, target(x_train), args.steps)
             with torch.no_grad():
