@@ -15,7 +15,10 @@ median over seeds of the test error, with the wall time of the whole section:
 * ``init``: the same tasks at the smaller budget under every ``initialization=`` scheme.
 * ``deep``: ``hidden_layers=4`` stacks under every scheme (does it train at all?).
 * ``shape``: continuous links of several ``n`` and ``segments`` at the larger budget.
+* ``options``: two hidden layers under each ``out_of_range`` policy, with and without max-abs
+  normalisation between layers.
 * ``optimizers``: Adam, Adam then L-BFGS, and Lion (``lion-pytorch``) on four of the tasks.
+* ``rates``: Adam and Lion at three learning rates each.
 * ``pde``: the 1-D Poisson problem ``u'' = f`` with ``u(+-1) = 0`` as a physics-informed fit.
 * ``classification``: MNIST (cached; else scikit-learn's 8x8 digits), fully connected, a few epochs.
 
@@ -38,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks._timing import cpu_name
-from high_order_layers_torch.layers import INITIALIZATIONS
+from high_order_layers_torch.layers import INITIALIZATIONS, MaxAbsNormalization
 from high_order_layers_torch.networks import HighOrderMLP, LowOrderMLP
 
 Target = Callable[[Tensor], Tensor]
@@ -208,12 +211,20 @@ class Schedule:
 LEARNING_RATES = {"adam": {"high": 1e-2, "low": 1e-2}, "lion": {"high": 1e-3, "low": 1e-3}}
 
 
-def fit(model: nn.Module, loss: Callable[[], Tensor], optimizer: str, schedule: Schedule, kind: str) -> None:
+def fit(
+    model: nn.Module,
+    loss: Callable[[], Tensor],
+    optimizer: str,
+    schedule: Schedule,
+    kind: str,
+    lr: float | None = None,
+) -> None:
     """Minimise ``loss`` with ``"adam"``, ``"adam+lbfgs"`` (Adam, then L-BFGS with a strong-Wolfe
-    line search from where Adam stopped) or ``"lion"``."""
+    line search from where Adam stopped) or ``"lion"``; ``lr`` replaces the first optimiser's
+    rate from :data:`LEARNING_RATES`."""
     parameters = list(model.parameters())
     if optimizer in ("adam", "adam+lbfgs"):
-        adam = torch.optim.Adam(parameters, lr=LEARNING_RATES["adam"][kind])
+        adam = torch.optim.Adam(parameters, lr=lr or LEARNING_RATES["adam"][kind])
         decay = torch.optim.lr_scheduler.CosineAnnealingLR(adam, schedule.adam_steps)
         for _ in range(schedule.adam_steps):
             adam.zero_grad(set_to_none=True)
@@ -223,7 +234,7 @@ def fit(model: nn.Module, loss: Callable[[], Tensor], optimizer: str, schedule: 
     elif optimizer == "lion":
         from lion_pytorch import Lion
 
-        lion = Lion(parameters, lr=LEARNING_RATES["lion"][kind])
+        lion = Lion(parameters, lr=lr or LEARNING_RATES["lion"][kind])
         decay = torch.optim.lr_scheduler.CosineAnnealingLR(lion, schedule.lion_steps)
         for _ in range(schedule.lion_steps):
             lion.zero_grad(set_to_none=True)
@@ -277,11 +288,13 @@ def regression_error(
     return train_regression(model, task, seed, optimizer, schedule, model_kind(model_name)), parameter_count(model)
 
 
-def train_regression(model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, kind: str) -> float:
+def train_regression(
+    model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, kind: str, lr: float | None = None
+) -> float:
     """Train ``model`` (in float64) on ``task``'s data for ``seed``; its relative test RMSE."""
     model = model.double()
     x, y, x_test, y_test = regression_data(task, seed)
-    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, kind)
+    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, kind, lr)
     with torch.no_grad():
         error = torch.sqrt(torch.mean((model(x_test) - y_test) ** 2)).item()
     return error if math.isfinite(error) else float("inf")
@@ -362,6 +375,68 @@ def section_deep(tasks: Sequence[Task], budget: int, seeds: int, schedule: Sched
         cells.append(fmt(median_over_seeds(errors)))
         lines.append(f"| {task.name} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
+    return lines
+
+
+#: Tasks of the ``options`` and ``rates`` sections.
+OPTION_TASKS = ("1d smooth", "1d jump at 0", "2d exp(sin(pi x) + y^2)", "Feynman I.12.2")
+
+
+def section_options(tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule) -> list[str]:
+    """Two hidden layers of continuous links (``hidden_layers=1``): the ``out_of_range`` policy
+    of the layers after the first, and max-abs normalisation between layers."""
+    variants = [
+        (f"`{policy}`{', max-abs' if normalize else ''}", policy, normalize)
+        for normalize in (False, True)
+        for policy in ("clamp", "extrapolate")
+    ]
+    lines = ["| task | " + " | ".join(v[0] for v in variants) + " |", "|---|" + "---:|" * len(variants)]
+    for task in tasks:
+        cells = []
+        for _, policy, normalize in variants:
+            errors = []
+            for seed in range(seeds):
+                torch.manual_seed(seed)
+                model = high_order(
+                    "continuous",
+                    task.dims,
+                    budget,
+                    hidden_layers=1,
+                    out_of_range=policy,
+                    normalization=MaxAbsNormalization if normalize else None,
+                )
+                errors.append(train_regression(model, task, seed, "adam+lbfgs", schedule, "high"))
+            cells.append(fmt(median_over_seeds(errors)))
+        lines.append(f"| {task.name} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+#: Learning rates of the ``rates`` section, per optimiser.
+RATES = {"adam": (3e-3, 1e-2, 3e-2), "lion": (1e-4, 3e-4, 1e-3)}
+
+
+def section_rates(tasks: Sequence[Task], budget: int, seeds: int, schedule: Schedule) -> list[str]:
+    """Adam alone and Lion alone at three learning rates each (the rate of the Adam phase of
+    Adam then L-BFGS is Adam's)."""
+    models = ("continuous n=5 s=2", "SiLU MLP")
+    columns = [(optimizer, lr) for optimizer, rates in RATES.items() for lr in rates]
+    lines = [
+        "| task | model | " + " | ".join(f"{o} {lr:g}" for o, lr in columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
+    ]
+    for task in tasks:
+        for name in models:
+            cells = []
+            for optimizer, lr in columns:
+                errors = []
+                for seed in range(seeds):
+                    torch.manual_seed(seed)
+                    model = MODELS[name](task.dims, budget, None)
+                    errors.append(train_regression(model, task, seed, optimizer, schedule, model_kind(name), lr))
+                cells.append(fmt(median_over_seeds(errors)))
+            lines.append(f"| {task.name} | {name} | {' | '.join(cells)} |")
+            print(lines[-1], flush=True)
     return lines
 
 
@@ -526,7 +601,7 @@ def _classifier_mlp(features: int, budget: int, activation: type[nn.Module]) -> 
 
 
 # ----------------------------------------------------------------------------------------- main
-SECTIONS = ("init", "deep", "main", "shape", "optimizers", "pde", "classification")
+SECTIONS = ("init", "deep", "main", "shape", "options", "optimizers", "rates", "pde", "classification")
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -568,6 +643,12 @@ def main(argv: Sequence[str] | None = None) -> str:
         ),
         "shape": lambda: section_shape(
             [by_name[n] for n in SHAPE_TASKS if n in by_name] or tasks[:1], budgets[-1], seeds, schedule, None
+        ),
+        "options": lambda: section_options(
+            [by_name[n] for n in OPTION_TASKS if n in by_name] or tasks[:1], budgets[-1], seeds, schedule
+        ),
+        "rates": lambda: section_rates(
+            [by_name[n] for n in OPTION_TASKS if n in by_name] or tasks[:1], budgets[0], seeds, schedule
         ),
         "pde": lambda: section_pde(budgets, seeds, schedule),
         "classification": lambda: section_classification(seeds, epochs, args.quick),
