@@ -29,6 +29,7 @@ A KAN of the same size (``pykan``) joins the ``main`` section when that package 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import sys
@@ -207,42 +208,32 @@ class Schedule:
     lion_steps: int = 1000
 
 
-#: Learning rates per optimiser and model kind (high-order / plain), from the ``optimizers`` runs.
-LEARNING_RATES = {"adam": {"high": 1e-2, "low": 1e-2}, "lion": {"high": 1e-3, "low": 1e-3}}
+#: Learning rate of each first-phase optimiser, for every model (the ``rates`` section sweeps them).
+LEARNING_RATES = {"adam": 1e-2, "lion": 1e-3}
 
 
 def fit(
-    model: nn.Module,
-    loss: Callable[[], Tensor],
-    optimizer: str,
-    schedule: Schedule,
-    kind: str,
-    lr: float | None = None,
+    model: nn.Module, loss: Callable[[], Tensor], optimizer: str, schedule: Schedule, lr: float | None = None
 ) -> None:
     """Minimise ``loss`` with ``"adam"``, ``"adam+lbfgs"`` (Adam, then L-BFGS with a strong-Wolfe
     line search from where Adam stopped) or ``"lion"``; ``lr`` replaces the first optimiser's
     rate from :data:`LEARNING_RATES`."""
     parameters = list(model.parameters())
     if optimizer in ("adam", "adam+lbfgs"):
-        adam = torch.optim.Adam(parameters, lr=lr or LEARNING_RATES["adam"][kind])
-        decay = torch.optim.lr_scheduler.CosineAnnealingLR(adam, schedule.adam_steps)
-        for _ in range(schedule.adam_steps):
-            adam.zero_grad(set_to_none=True)
-            loss().backward()
-            adam.step()
-            decay.step()
+        first: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=lr or LEARNING_RATES["adam"])
+        steps = schedule.adam_steps
     elif optimizer == "lion":
         from lion_pytorch import Lion
 
-        lion = Lion(parameters, lr=lr or LEARNING_RATES["lion"][kind])
-        decay = torch.optim.lr_scheduler.CosineAnnealingLR(lion, schedule.lion_steps)
-        for _ in range(schedule.lion_steps):
-            lion.zero_grad(set_to_none=True)
-            loss().backward()
-            lion.step()
-            decay.step()
+        first, steps = Lion(parameters, lr=lr or LEARNING_RATES["lion"]), schedule.lion_steps
     else:
         raise ValueError(f"optimizer must be 'adam', 'adam+lbfgs' or 'lion', got {optimizer!r}")
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(first, steps)
+    for _ in range(steps):
+        first.zero_grad(set_to_none=True)
+        loss().backward()
+        first.step()
+        decay.step()
     if optimizer == "adam+lbfgs":
         lbfgs = torch.optim.LBFGS(
             parameters, lr=1.0, max_iter=schedule.lbfgs_steps, history_size=50, line_search_fn="strong_wolfe"
@@ -257,51 +248,32 @@ def fit(
         lbfgs.step(closure)
 
 
-def model_kind(name: str) -> str:
-    return "high" if name in HIGH_ORDER_MODELS else "low"
-
-
-def regression_error(
-    task: Task,
-    model_name: str,
-    budget: int,
-    seed: int,
-    optimizer: str,
-    schedule: Schedule,
-    *,
-    init: str | None = None,
-    hidden_layers: int | None = None,
-) -> tuple[float, int] | None:
-    """Relative test RMSE and parameter count of one trained model (``None``: model unavailable)."""
-    torch.manual_seed(seed)
-    if hidden_layers is None:
-        model = MODELS[model_name](task.dims, budget, init)
-    elif model_name in HIGH_ORDER_MODELS:
-        layer_type = model_name.split()[0]
-        model = high_order(layer_type, task.dims, budget, hidden_layers=hidden_layers, initialization=init)
-    else:
-        model = low_order(
-            nn.ReLU if model_name.startswith("ReLU") else nn.SiLU, task.dims, budget, hidden_layers=hidden_layers
-        )
-    if model is None:
-        return None
-    return train_regression(model, task, seed, optimizer, schedule, model_kind(model_name)), parameter_count(model)
-
-
 def train_regression(
-    model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, kind: str, lr: float | None = None
+    model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, lr: float | None = None
 ) -> float:
     """Train ``model`` (in float64) on ``task``'s data for ``seed``; its relative test RMSE."""
     model = model.double()
     x, y, x_test, y_test = regression_data(task, seed)
-    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, kind, lr)
+    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, lr)
     with torch.no_grad():
         error = torch.sqrt(torch.mean((model(x_test) - y_test) ** 2)).item()
     return error if math.isfinite(error) else float("inf")
 
 
-def median_over_seeds(values: Sequence[float]) -> float:
-    return statistics.median(values)
+def median_error(
+    task: Task,
+    build: Callable[[], nn.Module],
+    seeds: int,
+    schedule: Schedule,
+    optimizer: str = "adam+lbfgs",
+    lr: float | None = None,
+) -> float:
+    """Median over ``seeds`` of the relative test RMSE of ``build()`` (seeded before it is built)."""
+    errors = []
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        errors.append(train_regression(build(), task, seed, optimizer, schedule, lr))
+    return statistics.median(errors)
 
 
 def fmt(value: float) -> str:
@@ -319,10 +291,9 @@ def section_main(tasks: Sequence[Task], budgets: Sequence[int], seeds: int, sche
         for budget in budgets:
             cells, medians = [], {}
             for name in models:
-                runs = [regression_error(task, name, budget, seed, "adam+lbfgs", schedule) for seed in range(seeds)]
-                errors = [r[0] for r in runs if r is not None]
-                medians[name] = median_over_seeds(errors)
-                cells.append(f"{fmt(medians[name])} ({runs[0][1]})")
+                build = functools.partial(MODELS[name], task.dims, budget, None)
+                medians[name] = median_error(task, build, seeds, schedule)  # type: ignore[arg-type]
+                cells.append(f"{fmt(medians[name])} ({parameter_count(build())})")
             high = min(medians[m] for m in HIGH_ORDER_MODELS)
             low = min(medians["ReLU MLP"], medians["SiLU MLP"])
             ratio = high / low if low > 0 else float("nan")
@@ -343,11 +314,8 @@ def section_init(
         cells = []
         for model in models:
             for init in INITIALIZATIONS:
-                errors = [
-                    regression_error(task, model, budget, seed, "adam+lbfgs", schedule, init=init)[0]
-                    for seed in range(seeds)
-                ]
-                cells.append(fmt(median_over_seeds(errors)))
+                build = functools.partial(MODELS[model], task.dims, budget, init)
+                cells.append(fmt(median_error(task, build, seeds, schedule)))  # type: ignore[arg-type]
         lines.append(f"| {task.name} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines
@@ -359,20 +327,12 @@ def section_deep(tasks: Sequence[Task], budget: int, seeds: int, schedule: Sched
         "|---|" + "---:|" * (len(INITIALIZATIONS) + 1),
     ]
     for task in tasks:
-        cells = []
-        for init in INITIALIZATIONS:
-            errors = [
-                regression_error(
-                    task, "continuous n=5 s=2", budget, seed, "adam+lbfgs", schedule, init=init, hidden_layers=4
-                )[0]
-                for seed in range(seeds)
-            ]
-            cells.append(fmt(median_over_seeds(errors)))
-        errors = [
-            regression_error(task, "ReLU MLP", budget, seed, "adam+lbfgs", schedule, hidden_layers=4)[0]
-            for seed in range(seeds)
+        builds = [
+            functools.partial(high_order, "continuous", task.dims, budget, hidden_layers=4, initialization=init)
+            for init in INITIALIZATIONS
         ]
-        cells.append(fmt(median_over_seeds(errors)))
+        builds.append(functools.partial(low_order, nn.ReLU, task.dims, budget, hidden_layers=4))
+        cells = [fmt(median_error(task, build, seeds, schedule)) for build in builds]
         lines.append(f"| {task.name} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines
@@ -394,19 +354,16 @@ def section_options(tasks: Sequence[Task], budget: int, seeds: int, schedule: Sc
     for task in tasks:
         cells = []
         for _, policy, normalize in variants:
-            errors = []
-            for seed in range(seeds):
-                torch.manual_seed(seed)
-                model = high_order(
-                    "continuous",
-                    task.dims,
-                    budget,
-                    hidden_layers=1,
-                    out_of_range=policy,
-                    normalization=MaxAbsNormalization if normalize else None,
-                )
-                errors.append(train_regression(model, task, seed, "adam+lbfgs", schedule, "high"))
-            cells.append(fmt(median_over_seeds(errors)))
+            build = functools.partial(
+                high_order,
+                "continuous",
+                task.dims,
+                budget,
+                hidden_layers=1,
+                out_of_range=policy,
+                normalization=MaxAbsNormalization if normalize else None,
+            )
+            cells.append(fmt(median_error(task, build, seeds, schedule)))
         lines.append(f"| {task.name} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines
@@ -428,13 +385,9 @@ def section_rates(tasks: Sequence[Task], budget: int, seeds: int, schedule: Sche
     for task in tasks:
         for name in models:
             cells = []
+            build = functools.partial(MODELS[name], task.dims, budget, None)
             for optimizer, lr in columns:
-                errors = []
-                for seed in range(seeds):
-                    torch.manual_seed(seed)
-                    model = MODELS[name](task.dims, budget, None)
-                    errors.append(train_regression(model, task, seed, optimizer, schedule, model_kind(name), lr))
-                cells.append(fmt(median_over_seeds(errors)))
+                cells.append(fmt(median_error(task, build, seeds, schedule, optimizer, lr)))  # type: ignore[arg-type]
             lines.append(f"| {task.name} | {name} | {' | '.join(cells)} |")
             print(lines[-1], flush=True)
     return lines
@@ -451,8 +404,8 @@ def section_optimizers(tasks: Sequence[Task], budget: int, seeds: int, schedule:
         for optimizer in optimizers:
             cells = []
             for model in models:
-                errors = [regression_error(task, model, budget, seed, optimizer, schedule)[0] for seed in range(seeds)]
-                cells.append(fmt(median_over_seeds(errors)))
+                build = functools.partial(MODELS[model], task.dims, budget, None)
+                cells.append(fmt(median_error(task, build, seeds, schedule, optimizer)))  # type: ignore[arg-type]
             lines.append(f"| {task.name} | {optimizer} | {' | '.join(cells)} |")
             print(lines[-1], flush=True)
     return lines
@@ -472,12 +425,10 @@ def section_shape(tasks: Sequence[Task], budget: int, seeds: int, schedule: Sche
     for task in tasks:
         cells = []
         for n, segments in SHAPES:
-            errors = []
-            for seed in range(seeds):
-                torch.manual_seed(seed)
-                model = high_order("continuous", task.dims, budget, n=n, segments=segments, initialization=init)
-                errors.append(train_regression(model, task, seed, "adam+lbfgs", schedule, "high"))
-            cells.append(fmt(median_over_seeds(errors)))
+            build = functools.partial(
+                high_order, "continuous", task.dims, budget, n=n, segments=segments, initialization=init
+            )
+            cells.append(fmt(median_error(task, build, seeds, schedule)))
         lines.append(f"| {task.name} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines
@@ -508,7 +459,7 @@ def poisson_error(model_name: str, budget: int, seed: int, schedule: Schedule, i
         residual = (d2u - source(x)) * scale
         return residual.pow(2).mean() + model(boundary).pow(2).mean()
 
-    fit(model, loss, "adam+lbfgs", schedule, model_kind(model_name))
+    fit(model, loss, "adam+lbfgs", schedule)
     grid = torch.linspace(-1, 1, 1000, dtype=torch.float64).unsqueeze(-1)
     with torch.no_grad():
         error = torch.sqrt(torch.mean((model(grid) - exact(grid)) ** 2)) / exact(grid).std()
@@ -519,7 +470,7 @@ def section_pde(budgets: Sequence[int], seeds: int, schedule: Schedule) -> list[
     models = ["continuous n=5 s=2", "discontinuous n=5 s=2", "ReLU MLP", "SiLU MLP"]
     lines = ["| budget | " + " | ".join(models) + " |", "|---:|" + "---:|" * len(models)]
     for budget in budgets:
-        cells = [fmt(median_over_seeds([poisson_error(m, budget, s, schedule) for s in range(seeds)])) for m in models]
+        cells = [fmt(statistics.median([poisson_error(m, budget, s, schedule) for s in range(seeds)])) for m in models]
         lines.append(f"| {budget} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines
@@ -587,7 +538,7 @@ def section_classification(seeds: int, epochs: int, quick: bool) -> list[str]:
                     adam.step()
             with torch.no_grad():
                 accuracies.append((model(x_test).argmax(-1) == y_test).float().mean().item())
-        lines.append(f"| {model_name} | {parameter_count(build())} | {median_over_seeds(accuracies):.4f} |")
+        lines.append(f"| {model_name} | {parameter_count(build())} | {statistics.median(accuracies):.4f} |")
         print(lines[-1], flush=True)
     return lines
 

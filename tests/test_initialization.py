@@ -210,6 +210,14 @@ def test_fc_defaults_are_the_measured_ones(layer_type: str) -> None:
     assert DEFAULT_INITIALIZATION == "constant_random"
 
 
+@pytest.mark.parametrize("neuron", ["sum", "product"])
+def test_general_layer_default_follows_the_neuron(neuron: str) -> None:
+    """The default belongs to the neuron, not to a named class: ``HighOrderLinear`` built directly
+    agrees with the named classes."""
+    layer = HighOrderLinear(IN, OUT, PiecewisePolynomialBasis(3, 2), neuron=neuron)
+    assert layer.initialization == ("linear" if neuron == "product" else "constant_random")
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transpose"])
 @pytest.mark.parametrize("layer_type", CONV_TYPES)
 def test_default_conv_weights_bit_identical(layer_type: str, transposed: bool) -> None:

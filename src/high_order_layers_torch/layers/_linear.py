@@ -92,8 +92,8 @@ class HighOrderLinear(BasisLayer):
             (on the CPU never storing the ``(B, out, in)`` tensor of all of them).
         initialization: the initial link functions: ``"linear"``, ``"constant_random"``,
             ``"small_linear"`` or ``"random"`` (see
-            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` takes the class's
-            ``default_initialization``.
+            :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` takes
+            :attr:`default_initialization`.
 
     Shape:
         Input: ``(*, in_features)``. Output: ``(*, out_features)``.
@@ -119,8 +119,6 @@ class HighOrderLinear(BasisLayer):
 
     #: Axis of ``weight`` that runs over the basis functions of one link.
     basis_dim = 2
-    #: The scheme used when ``initialization`` is not given: chosen by ``benchmarks/bench_accuracy.py``.
-    default_initialization: ClassVar[str] = DEFAULT_INITIALIZATION
 
     def __init__(
         self,
@@ -141,15 +139,15 @@ class HighOrderLinear(BasisLayer):
     ) -> None:
         super().__init__()
         factory_kwargs = {"device": device, "dtype": dtype}
-        self.initialization = check_initialization(
-            self.default_initialization if initialization is None else initialization
-        )
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
         if not isinstance(basis, Basis):
             raise TypeError(f"basis must be a Basis module, got {type(basis).__name__}")
         self.basis = basis.to(device=device, dtype=dtype)  # its buffers follow the layer's factory kwargs
         self.neuron = check_choice("neuron", neuron, NEURONS)
+        self.initialization = check_initialization(
+            self.default_initialization if initialization is None else initialization
+        )
         self.alpha = check_float("alpha", alpha)
         self.rescale_output = check_bool("rescale_output", rescale_output)
         self.out_of_range = check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
@@ -169,6 +167,13 @@ class HighOrderLinear(BasisLayer):
         if self.bias is not None:
             with torch.no_grad():
                 self.bias.zero_()
+
+    @property
+    def default_initialization(self) -> str:
+        """The scheme used when ``initialization`` is not given: ``"constant_random"`` for sum
+        neurons (chosen by ``benchmarks/bench_accuracy.py``), ``"linear"`` for product neurons,
+        which the suite did not measure."""
+        return DEFAULT_INITIALIZATION if self.neuron == "sum" else "linear"
 
     @property
     def contraction(self) -> str:
@@ -448,9 +453,6 @@ class _PiecewiseProd(HighOrderLinear):
 
     continuous: ClassVar[bool]
 
-    #: Product neurons were not measured by the accuracy suite: they keep the straight-line start.
-    default_initialization = "linear"
-
     def __init__(
         self,
         in_features: int,
@@ -495,9 +497,6 @@ class PiecewiseDiscontinuousPolynomialProd(_PiecewiseProd):
 class PolynomialProd(HighOrderLinear):
     """``layer_type="polynomial_prod"``: one polynomial per link, product neurons."""
 
-    #: Product neurons were not measured by the accuracy suite: they keep the straight-line start.
-    default_initialization = "linear"
-
     def __init__(
         self,
         in_features: int,
@@ -532,9 +531,6 @@ class Product(HighOrderLinear):
 
     ``n`` and ``segments`` do not apply.
     """
-
-    #: Product neurons were not measured by the accuracy suite: they keep the straight-line start.
-    default_initialization = "linear"
 
     def __init__(
         self,
