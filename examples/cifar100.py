@@ -20,7 +20,7 @@ from common.conv import classifier
 from common.data import load_cifar100
 from common.datamodule import classification_datamodule
 from common.task import Task
-from common.training import Timer, make_trainer, metrics_of, parameter_count
+from common.training import Timer, fit_and_test, make_trainer, parameter_count
 
 
 def run(cfg: Any) -> dict[str, Any]:
@@ -36,8 +36,7 @@ def run(cfg: Any) -> dict[str, Any]:
     )
     timer = Timer()
     trainer = make_trainer(cfg, out, callbacks=[timer])
-    trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume"), weights_only=True)
-    trainer.test(task, datamodule=data, verbose=False)
+    metrics = fit_and_test(trainer, task, data, ckpt_path=cfg.get("resume"))
     return finish(
         trainer,
         out,
@@ -46,14 +45,14 @@ def run(cfg: Any) -> dict[str, Any]:
             "params": parameter_count(model),
             "epochs": trainer.current_epoch,
             "wall_s": round(timer.seconds, 2),
-            **metrics_of(trainer),
+            **metrics,
         },
     )
 
 
 @hydra.main(config_path="config", config_name="cifar100", version_base=None)
-def main(cfg) -> None:
-    run_or_exit(run, cfg)
+def main(cfg) -> float | None:
+    return run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -199,8 +199,8 @@ def run(cfg: Any) -> dict[str, Any]:
 
 
 @hydra.main(config_path="config", config_name="implicit_image", version_base=None)
-def main(cfg) -> None:
-    run_or_exit(run, cfg)
+def main(cfg) -> float | None:
+    return run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from common.baselines import matched_relu_mlp
 from common.data import load_mnist
 from common.datamodule import classification_datamodule
 from common.task import Task
-from common.training import Timer, make_trainer, metrics_of, parameter_count
+from common.training import Timer, fit_and_test, make_trainer, parameter_count
 from torch import nn
 
 from high_order_layers_torch.layers import MaxAbsNormalization
@@ -144,9 +144,8 @@ def run(cfg: Any) -> dict[str, Any]:
         )
         name = f"n{order}_s{segments}" if cfg["mlp"].get("h_refine") else f"n{order}"
         trainer = make_trainer(cfg, out, name=name, max_epochs=epochs, callbacks=[timer])
-        trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume") if index == 0 else None, weights_only=True)
-        trainer.test(task, datamodule=data, verbose=False)
-        history.append({"n": order, "segments": segments, "params": parameter_count(model), **metrics_of(trainer)})
+        metrics = fit_and_test(trainer, task, data, ckpt_path=cfg.get("resume") if index == 0 else None)
+        history.append({"n": order, "segments": segments, "params": parameter_count(model), **metrics})
     return finish(
         trainer,
         out,
@@ -156,14 +155,14 @@ def run(cfg: Any) -> dict[str, Any]:
             "epochs": epochs * len(schedule),
             "wall_s": round(timer.seconds, 2),
             "stages": history,
-            **metrics_of(trainer),
+            **metrics,
         },
     )
 
 
 @hydra.main(config_path="config", config_name="invariant_mnist", version_base=None)
-def main(cfg) -> None:
-    run_or_exit(run, cfg)
+def main(cfg) -> float | None:
+    return run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from common.data import DataNotFoundError
 from common.datamodule import ArrayDataModule
 from common.embedding import position_embedding
 from common.task import Task
-from common.training import Timer, make_trainer, metrics_of, parameter_count
+from common.training import Timer, fit_and_test, make_trainer, parameter_count
 from torch import Tensor, nn
 
 from high_order_layers_torch.layers import MaxAbsNormalization, PositionalEmbedding
@@ -244,9 +244,7 @@ def run(cfg: Any) -> dict[str, Any]:
     )
     timer = Timer()
     trainer = make_trainer(cfg, out, callbacks=[timer])
-    trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume"), weights_only=True)
-    trainer.test(task, datamodule=data, verbose=False)
-    metrics = metrics_of(trainer)
+    metrics = fit_and_test(trainer, task, data, ckpt_path=cfg.get("resume"))
     model.eval()
     continuation = sample(
         model,
@@ -284,8 +282,8 @@ def run(cfg: Any) -> dict[str, Any]:
 
 
 @hydra.main(config_path="config", config_name="text_generation", version_base=None)
-def main(cfg) -> None:
-    run_or_exit(run, cfg)
+def main(cfg) -> float | None:
+    return run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -88,8 +88,8 @@ def run(cfg: Any, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
 
 
 @hydra.main(config_path="config", config_name="xor", version_base=None)
-def main(cfg) -> None:
-    run_or_exit(run, cfg)
+def main(cfg) -> float | None:
+    return run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

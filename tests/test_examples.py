@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 pytest.importorskip("lightning")
 pytest.importorskip("hydra")
@@ -451,10 +454,57 @@ def test_text_generation_texts_and_windows() -> None:
         text_generation.load_text("/no/such/file.txt")
 
 
-def test_tune_searches_the_example_config(tmp_path: Path) -> None:
-    pytest.importorskip("optuna")
-    tune = example("tune")
-    study = tune.tune("xor", 2, "test_mse", "minimize", [*FAST, "max_epochs=20", f"out_dir={tmp_path / 'out'}"], seed=0)
-    assert len(study.trials) == 2
-    assert set(study.best_params) == {"lr", "n", "segments"}
-    assert np.isfinite(study.best_value)
+def test_main_returns_the_configured_objective() -> None:
+    from common.app import objective_value
+
+    summary = {"val_loss": 0.25, "test_loss": 0.5, "model": "continuous"}
+    assert objective_value(summary, "val_loss") == 0.25
+    assert objective_value(summary, None) is None
+    with pytest.raises(
+        ValueError, match=r"one of the run's summary keys \(model, test_loss, val_loss\); got 'val_los'"
+    ):
+        objective_value(summary, "val_los")
+
+
+def sweep_xor(tmp_path: Path, sweep_dir: Path, storage: str, trials: int) -> subprocess.CompletedProcess:
+    """``python examples/xor.py -m`` with the Optuna sweeper over lr and n, two jobs at a time in
+    joblib's processes, the study kept in ``storage``."""
+    command = [
+        sys.executable,
+        str(EXAMPLES / "xor.py"),
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=xor",
+        f"hydra.sweep.dir={sweep_dir}",
+        "lr=tag(log, interval(1e-3, 1e-1))",
+        "n=int(interval(2, 5))",
+        "objective=test_mse",
+        "max_epochs=3",
+        *FAST,
+    ]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_optuna_sweep_runs_jobs_in_parallel_and_resumes_its_study(tmp_path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sweeps = [tmp_path / "first", tmp_path / "second"]
+    for sweep_dir in sweeps:
+        done = sweep_xor(tmp_path, sweep_dir, storage, trials=2)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    study = optuna.load_study(study_name="xor", storage=storage)
+    assert len(study.trials) == 4  # the second sweep added to the first
+    assert {trial.state for trial in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    assert set(study.best_params) == {"lr", "n"} and 2 <= study.best_params["n"] <= 5
+    best = yaml.safe_load((sweeps[-1] / "optimization_results.yaml").read_text())
+    assert best["best_value"] == study.best_value
+    returned = [json.loads(path.read_text())["test_mse"] for folder in sweeps for path in folder.rglob("summary.json")]
+    assert sorted(returned) == sorted(trial.value for trial in study.trials)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("lightning")
 pytest.importorskip("hydra")
@@ -104,14 +105,45 @@ def execute(script: Path, argv: list[str], monkeypatch: pytest.MonkeyPatch, cwd:
     return 0
 
 
-def quick_arguments(script: Path, tmp_path: Path) -> list[str]:
+#: Appended to ``variational_autoencoder.py -m``, whose config sweeps with Optuna: two trials, and a
+#: validation split the 256 generated training images can spare.
+QUICK_SEARCH = ["hydra.sweeper.n_trials=2", "val_size=64"]
+
+
+def quick_arguments(script: Path, argv: list[str], tmp_path: Path) -> list[str]:
     if script.name == "function_example.py":  # argparse, not hydra
         return ["--steps", "3", "--points", "32", "--no-plots", "--out", str(tmp_path / "function_example")]
+    if script.name == "variational_autoencoder.py" and "-m" in argv:
+        return [*QUICK, *QUICK_SEARCH]
     return QUICK
 
 
 def summaries(folder: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(folder.rglob("summary.json"))]
+
+
+def assert_optuna_search(folder: Path, trials: int) -> None:
+    """``-m`` ran an Optuna study: ``trials`` jobs with distinct sampled settings, each validated on
+    held-out training images, and the best of them written where hydra's sweeper writes it."""
+    runs = summaries(folder)
+    assert len(runs) == trials
+    (result_file,) = folder.rglob("optimization_results.yaml")
+    result = yaml.safe_load(result_file.read_text())
+    assert result["name"] == "optuna" and set(result["best_params"]) == {"lr", "n", "segments"}
+    assert result["best_value"] == min(run["val_loss"] for run in runs)
+    settings = [
+        yaml.safe_load((path.parent / ".hydra" / "overrides.yaml").read_text())
+        for path in sorted(folder.rglob("summary.json"))
+    ]
+    assert (
+        len(
+            {
+                tuple(sorted(s for s in overrides if s.split("=")[0] in ("lr", "n", "segments")))
+                for overrides in settings
+            }
+        )
+        == trials
+    )
 
 
 @pytest.mark.parametrize(("page", "command"), reference_commands(), ids=[c for _, c in reference_commands()])
@@ -132,10 +164,13 @@ def test_reference_command_runs(
         suggested = printed.err.splitlines()[1].strip()
         assert suggested in [c for _, c in reference_commands()] and suggested.endswith(shlex.join(argv))
         return
-    status = execute(script, [*argv, *quick_arguments(script, tmp_path)], monkeypatch, tmp_path)
+    status = execute(script, [*argv, *quick_arguments(script, argv, tmp_path)], monkeypatch, tmp_path)
     assert status == 0, capsys.readouterr().err[-3000:]
     if script.name == "function_example.py":
         assert (tmp_path / "function_example" / "results.md").exists()
+        return
+    if script.name == "variational_autoencoder.py" and "-m" in argv:
+        assert_optuna_search(tmp_path, trials=2)
         return
     (summary,) = summaries(tmp_path)
     assert np.isfinite(summary["wall_s"]) and summary["epochs"] >= 1

@@ -17,17 +17,32 @@ from .training import write_summary
 MISSING_DATA_STATUS = 2
 
 
-def run_or_exit(run: Callable[[Any], Any], cfg: Any) -> Any:
-    """``run(cfg)`` for a script's hydra ``main``: missing data ends the process with one message on
-    stderr (what is missing, where it was looked for, how to provide it) and status 2, not a traceback.
+def run_or_exit(run: Callable[[Any], Mapping[str, Any]], cfg: Any) -> float | None:
+    """``run(cfg)`` for a script's hydra ``main``, returning what a hydra sweeper optimises.
 
-    ``SystemExit`` passes through hydra's error handling, which only catches ``Exception``.
+    Returns ``summary[cfg.objective]`` as a float when the config names an ``objective`` (the Optuna
+    sweeper of ``-m`` minimises or maximises it), else ``None``. Missing data ends the process with
+    one message on stderr (what is missing, where it was looked for, how to provide it) and status
+    2, not a traceback: ``SystemExit`` passes through hydra's error handling, which only catches
+    ``Exception``.
     """
     try:
-        return run(cfg)
+        summary = run(cfg)
     except DataNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(MISSING_DATA_STATUS) from None
+    return objective_value(summary, cfg.get("objective"))
+
+
+def objective_value(summary: Mapping[str, Any], objective: str | None) -> float | None:
+    """``summary[objective]`` as a float (``None`` when no objective is named)."""
+    if objective is None:
+        return None
+    if objective not in summary:
+        raise ValueError(
+            f"objective must be one of the run's summary keys ({', '.join(sorted(summary))}); got {objective!r}"
+        )
+    return float(summary[objective])
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -117,6 +117,20 @@ def metrics_of(trainer: L.Trainer) -> dict[str, float]:
     return {key: float(value) for key, value in trainer.callback_metrics.items()}
 
 
+def fit_and_test(
+    trainer: L.Trainer, task: L.LightningModule, data: L.LightningDataModule, **fit_options: Any
+) -> dict[str, float]:
+    """Fit, then test; return the last epoch's train and validation metrics with the test metrics.
+
+    ``trainer.test`` replaces the trainer's logged values, so the fit's are read first: a sweep
+    optimises ``val_loss``, never a test figure.
+    """
+    trainer.fit(task, datamodule=data, weights_only=True, **fit_options)
+    fitted = metrics_of(trainer)
+    trainer.test(task, datamodule=data, verbose=False)
+    return {**fitted, **metrics_of(trainer)}
+
+
 def write_summary(out_dir: str | Path, summary: Mapping[str, Any]) -> Path:
     """Write ``summary.json`` into ``out_dir`` (rank 0 only under DDP is the caller's concern)."""
     path = Path(out_dir) / "summary.json"
