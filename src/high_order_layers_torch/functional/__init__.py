@@ -23,12 +23,14 @@ from ._lagrange import chebyshev_to_lagrange as chebyshev_to_lagrange
 from ._lagrange import lagrange_basis as lagrange_basis
 from ._lagrange import lagrange_basis_chebyshev as lagrange_basis_chebyshev
 from ._lagrange import lagrange_inverse_denominators as lagrange_inverse_denominators
+from ._lagrange import lagrange_monomial_matrix as lagrange_monomial_matrix
 from ._normalization import max_abs_normalize as max_abs_normalize
 from ._normalization import max_center_normalize as max_center_normalize
 from ._range import OUT_OF_RANGE_POLICIES as OUT_OF_RANGE_POLICIES
 from ._range import OutOfRange as OutOfRange
 from ._range import apply_out_of_range as apply_out_of_range
 from ._range import mirror_periodic as mirror_periodic
+from ._range import prepare_input as prepare_input
 from ._segments import locate_segments as locate_segments
 from ._segments import piecewise_sizes as piecewise_sizes
 from ._taps import convolution_output_size as convolution_output_size
@@ -58,12 +60,14 @@ __all__ = [
     "fourier_frequencies",
     "lagrange_basis",
     "lagrange_inverse_denominators",
+    "lagrange_monomial_matrix",
     "link_values",
     "locate_segments",
     "piecewise_sizes",
     "max_abs_normalize",
     "max_center_normalize",
     "mirror_periodic",
+    "prepare_input",
     "product_neuron",
     "sum_neuron",
     "convolution_output_size",

@@ -195,3 +195,43 @@ def lagrange_basis_chebyshev(t: Tensor, chebyshev_to_lagrange_matrix: Tensor) ->
     chebyshev = chebyshev_polynomials(t.to(dtype), n, dim=0).reshape(n, -1)
     values = chebyshev_to_lagrange_matrix.to(dtype).t() @ chebyshev  # (n, points)
     return values.reshape(n, *t.shape).movedim(0, -1)
+
+
+def _poly_mul_linear(coefficients: Tensor, root: float) -> Tensor:
+    """Ascending coefficients of ``p(t) * (t - root)``."""
+    shifted = torch.cat([coefficients.new_zeros(1), coefficients])
+    return shifted - root * torch.cat([coefficients, coefficients.new_zeros(1)])
+
+
+def lagrange_monomial_matrix(nodes: Tensor) -> Tensor:
+    """Monomial coefficients of every Lagrange basis polynomial of ``nodes``, in float64.
+
+    Row ``k`` holds the ascending coefficients of ``L_k(t)``, so a polynomial with node values
+    ``w`` has coefficients ``w @ matrix``.
+
+    Shape:
+        nodes: ``(n,)``. Output: ``(n, n)``.
+
+    Raises:
+        TypeError: if ``nodes`` is not a Tensor.
+        ValueError: if ``nodes`` is not 1-d and non-empty, or holds a value twice (no Lagrange
+            basis exists then).
+    """
+    if not isinstance(nodes, Tensor):
+        raise TypeError(f"nodes must be a Tensor of shape (n,), got {type(nodes).__name__}")
+    if nodes.dim() != 1 or nodes.numel() == 0:
+        raise ValueError(f"nodes must have shape (n,) with n >= 1, got {tuple(nodes.shape)}")
+    x = nodes.to(torch.float64).cpu()
+    n = x.numel()
+    if torch.unique(x).numel() != n:
+        raise ValueError(f"nodes must be distinct, got {x.tolist()}")
+    rows = []
+    for k in range(n):
+        poly = torch.ones(1, dtype=torch.float64)
+        denominator = 1.0
+        for j in range(n):
+            if j != k:
+                poly = _poly_mul_linear(poly, x[j].item())
+                denominator *= x[k].item() - x[j].item()
+        rows.append(poly / denominator)
+    return torch.stack(rows)

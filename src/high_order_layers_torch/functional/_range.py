@@ -132,3 +132,16 @@ def apply_out_of_range(x: Tensor, policy: str) -> Tensor:
                 f"choose one of {', '.join(map(repr, OUT_OF_RANGE_POLICIES))} to allow it"
             )
     return x
+
+
+def prepare_input(x: Tensor, out_of_range: str, periodicity: float | None = None) -> Tensor:
+    """What every high-order layer does to its input before the basis: the optional mirror fold
+    at ``+-periodicity / 2`` (:func:`mirror_periodic`), then the ``out_of_range`` policy
+    (:func:`apply_out_of_range`).
+
+    Shape:
+        Same as ``x``.
+    """
+    if periodicity is not None:
+        x = mirror_periodic(x, periodicity)
+    return apply_out_of_range(x, out_of_range)

@@ -8,11 +8,11 @@ Plotting needs matplotlib (``pip install high-order-layers-torch[plots]``), impo
 plotting function is called; ``to_sympy`` needs sympy.
 """
 
+from ..functional import lagrange_monomial_matrix as lagrange_monomial_matrix
 from ._export import COORDINATES as COORDINATES
 from ._export import FourierExport as FourierExport
 from ._export import PiecewisePolynomialExport as PiecewisePolynomialExport
 from ._export import export_link as export_link
-from ._export import lagrange_monomial_matrix as lagrange_monomial_matrix
 from ._links import evaluate_link as evaluate_link
 from ._links import evaluate_links as evaluate_links
 from ._links import high_order_modules as high_order_modules

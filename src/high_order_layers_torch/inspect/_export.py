@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_choice, check_int, check_positive_float
-from ..functional import apply_out_of_range, chebyshev_lobatto_nodes, mirror_periodic
-from ..layers import FourierBasis, LinearBasis, PiecewisePolynomialBasis
+from ..bases import FourierTerms
+from ..functional import prepare_input
+from ..layers._protocol import basis_of
 from ._links import check_high_order, check_materialised, link_weights
 
 Coordinate = Literal["local", "centered", "global"]
@@ -20,10 +21,13 @@ Coordinate = Literal["local", "centered", "global"]
 COORDINATES: tuple[str, ...] = ("local", "centered", "global")
 
 
-def _prepare(x: Tensor, out_of_range: str, periodicity: float | None) -> Tensor:
-    if periodicity is not None:
-        x = mirror_periodic(x, periodicity)
-    return apply_out_of_range(x, out_of_range)
+def _sympy_and_symbol(x: Any) -> tuple[Any, Any]:
+    """The sympy module and ``x``, or a real symbol ``x`` when it is ``None``."""
+    try:
+        import sympy
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("to_sympy needs sympy: pip install sympy") from error
+    return sympy, sympy.Symbol("x", real=True) if x is None else x
 
 
 def _policy_note(out_of_range: str, periodicity: float | None) -> str:
@@ -116,7 +120,7 @@ class PiecewisePolynomialExport:
     def evaluate(self, x: Tensor) -> Tensor:
         """The link function at raw layer inputs ``x``, in float64. Shape: same as ``x``."""
         x = torch.as_tensor(x, dtype=torch.float64)
-        u = _prepare(x, self.out_of_range, self.periodicity)
+        u = prepare_input(x, self.out_of_range, self.periodicity)
         piece, t = self.locate(u)
         if self.coordinate == "local":
             variable = t
@@ -190,12 +194,7 @@ class PiecewisePolynomialExport:
         Raises:
             ImportError: when sympy is not installed.
         """
-        try:
-            import sympy
-        except ImportError as error:  # pragma: no cover - depends on the environment
-            raise ImportError("to_sympy needs sympy: pip install sympy") from error
-        if x is None:
-            x = sympy.Symbol("x", real=True)
+        sympy, x = _sympy_and_symbol(x)
         pieces = []
         edges = [sympy.Float(e) for e in self.edges.tolist()]
         for p in range(self.segments):
@@ -261,7 +260,7 @@ class FourierExport:
     def evaluate(self, x: Tensor) -> Tensor:
         """The series at raw layer inputs ``x``, in float64. Shape: same as ``x``."""
         x = torch.as_tensor(x, dtype=torch.float64)
-        u = _prepare(x, self.out_of_range, self.periodicity)
+        u = prepare_input(x, self.out_of_range, self.periodicity)
         k = torch.arange(1, self.n + 1, dtype=torch.float64)
         angle = u.unsqueeze(-1) * (k * (math.pi / self.length))  # (..., n)
         series = angle.cos() @ self.cos.to(torch.float64) + angle.sin() @ self.sin.to(torch.float64)
@@ -290,12 +289,7 @@ class FourierExport:
         Raises:
             ImportError: when sympy is not installed.
         """
-        try:
-            import sympy
-        except ImportError as error:  # pragma: no cover - depends on the environment
-            raise ImportError("to_sympy needs sympy: pip install sympy") from error
-        if x is None:
-            x = sympy.Symbol("x", real=True)
+        sympy, x = _sympy_and_symbol(x)
         length = sympy.Float(self.length)
         expression = sympy.Float(self.constant)
         for k in range(1, self.n + 1):
@@ -303,46 +297,6 @@ class FourierExport:
             expression += sympy.Float(self.cos[k - 1].item()) * sympy.cos(argument)
             expression += sympy.Float(self.sin[k - 1].item()) * sympy.sin(argument)
         return expression
-
-
-def _poly_mul_linear(coefficients: Tensor, root: float) -> Tensor:
-    """Ascending coefficients of ``p(t) * (t - root)``."""
-    shifted = torch.cat([coefficients.new_zeros(1), coefficients])
-    return shifted - root * torch.cat([coefficients, coefficients.new_zeros(1)])
-
-
-def lagrange_monomial_matrix(nodes: Tensor) -> Tensor:
-    """Monomial coefficients of every Lagrange basis polynomial of ``nodes``, in float64.
-
-    Row ``k`` holds the ascending coefficients of ``L_k(t)``, so a polynomial with node values
-    ``w`` has coefficients ``w @ matrix``.
-
-    Shape:
-        nodes: ``(n,)``. Output: ``(n, n)``.
-
-    Raises:
-        TypeError: if ``nodes`` is not a Tensor.
-        ValueError: if ``nodes`` is not 1-d and non-empty, or holds a value twice (no Lagrange
-            basis exists then).
-    """
-    if not isinstance(nodes, Tensor):
-        raise TypeError(f"nodes must be a Tensor of shape (n,), got {type(nodes).__name__}")
-    if nodes.dim() != 1 or nodes.numel() == 0:
-        raise ValueError(f"nodes must have shape (n,) with n >= 1, got {tuple(nodes.shape)}")
-    x = nodes.to(torch.float64).cpu()
-    n = x.numel()
-    if torch.unique(x).numel() != n:
-        raise ValueError(f"nodes must be distinct, got {x.tolist()}")
-    rows = []
-    for k in range(n):
-        poly = torch.ones(1, dtype=torch.float64)
-        denominator = 1.0
-        for j in range(n):
-            if j != k:
-                poly = _poly_mul_linear(poly, x[j].item())
-                denominator *= x[k].item() - x[j].item()
-        rows.append(poly / denominator)
-    return torch.stack(rows)
 
 
 def _compose_affine(coefficients: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
@@ -367,10 +321,11 @@ def export_link(
 ) -> PiecewisePolynomialExport | FourierExport:
     """The exact closed form of one link of a high-order layer.
 
-    Piecewise-polynomial (and single-polynomial) links give a :class:`PiecewisePolynomialExport`,
-    Fourier links a :class:`FourierExport`, plain-weight links (``LinearBasis``) a one-piece
-    polynomial ``w x``. The export carries the layer's fold and ``out_of_range`` policy, so
-    evaluating it reproduces the layer's link for any input.
+    The basis gives the formulas (:meth:`~high_order_layers_torch.bases.Basis.closed_form`):
+    piecewise-polynomial, single-polynomial and Chebyshev links become a
+    :class:`PiecewisePolynomialExport`, Fourier links a :class:`FourierExport`, plain-weight links
+    (``LinearBasis``) a one-piece polynomial ``w x``. The export carries the layer's fold and
+    ``out_of_range`` policy, so evaluating it reproduces the layer's link for any input.
 
     Args:
         module: a high-order layer (fully-connected or convolutional).
@@ -394,33 +349,10 @@ def export_link(
     check_choice("coordinate", coordinate, COORDINATES)
     check_materialised(module, "export_link")
     weights = link_weights(module, link).detach().to(device="cpu", dtype=torch.float64)
-    basis = module.basis
     out_of_range = getattr(module, "out_of_range", "extrapolate")
     periodicity = getattr(module, "periodicity", None)
-    if isinstance(basis, FourierBasis):
-        n = basis.n
-        return FourierExport(
-            weights[0].item(),
-            weights[1 : n + 1].clone(),
-            weights[n + 1 :].clone(),
-            basis.length,
-            out_of_range,
-            periodicity,
-        )
-    if isinstance(basis, PiecewisePolynomialBasis):
-        segments, n, stride = basis.segments, basis.n, basis.stride
-        index = torch.arange(segments)[:, None] * stride + torch.arange(n)  # (S, n)
-        # exact float64 nodes: the function the weights define, whatever the layer's dtype
-        nodes = chebyshev_lobatto_nodes(n, dtype=torch.float64)
-        local = weights[index] @ lagrange_monomial_matrix(nodes)  # (S, n)
-    elif isinstance(basis, LinearBasis):
-        segments = 1
-        local = torch.cat([weights.new_zeros(1), weights]).reshape(1, 2)
-    else:
-        raise TypeError(
-            f"no closed form for basis {type(basis).__name__}; supported: "
-            "PiecewisePolynomialBasis, FourierBasis, LinearBasis"
-        )
-    edges = torch.linspace(-1, 1, segments + 1, dtype=torch.float64)
-    exported = PiecewisePolynomialExport(edges, local, "local", out_of_range, periodicity)
+    form = basis_of(module).closed_form(weights)
+    if isinstance(form, FourierTerms):
+        return FourierExport(form.constant, form.cosines, form.sines, form.length, out_of_range, periodicity)
+    exported = PiecewisePolynomialExport(form.edges, form.coefficients, "local", out_of_range, periodicity)
     return exported.to_coordinate(coordinate)

@@ -22,15 +22,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..functional import apply_out_of_range, expand_basis, mirror_periodic
-from ..layers import Basis
+from ..layers._protocol import basis_dim, basis_of, is_high_order, prepare_module_input, weight_of
 
 Link = tuple[int, ...]
-
-
-def is_high_order(module: nn.Module) -> bool:
-    """Whether ``module`` carries a basis and a link weight (see the module docstring)."""
-    return isinstance(getattr(module, "basis", None), Basis) and isinstance(getattr(module, "weight", None), Tensor)
 
 
 #: What the functions taking one layer accept, for their error messages.
@@ -88,14 +82,9 @@ def require_high_order_modules(model: object, what: str) -> list[tuple[str, nn.M
     return layers
 
 
-def basis_dim(module: nn.Module) -> int:
-    """The axis of ``module.weight`` that holds the weights of one link."""
-    return int(getattr(module, "basis_dim", module.weight.dim() - 1))
-
-
 def is_fully_connected(module: nn.Module) -> bool:
     """Fully-connected layers have a 3-d weight ``(out, in, M)``; convolutions add kernel axes."""
-    return module.weight.dim() == 3
+    return weight_of(module).dim() == 3
 
 
 def link_shape(module: nn.Module) -> tuple[int, ...]:
@@ -105,14 +94,14 @@ def link_shape(module: nn.Module) -> tuple[int, ...]:
         TypeError: if ``module`` is not a high-order layer.
     """
     check_high_order(module, "link_shape")
-    shape = list(module.weight.shape)
+    shape = list(weight_of(module).shape)
     del shape[basis_dim(module)]
     return tuple(shape)
 
 
 def link_weight_matrix(module: nn.Module) -> Tensor:
     """The weights with the basis axis moved last. Shape: ``(*link_shape, M)`` (a view)."""
-    return module.weight.movedim(basis_dim(module), -1)
+    return weight_of(module).movedim(basis_dim(module), -1)
 
 
 def all_links(module: nn.Module) -> list[Link]:
@@ -125,8 +114,8 @@ def check_link(module: nn.Module, link: object) -> Link:
     shape = link_shape(module)
     allowed = " x ".join(f"0..{size - 1}" for size in shape)
     try:
-        index = tuple(int(i) for i in link)  # type: ignore[union-attr]
-        well_formed = all(isinstance(i, int) and not isinstance(i, bool) for i in link)  # type: ignore[union-attr]
+        index = tuple(int(i) for i in link)  # type: ignore[attr-defined]
+        well_formed = all(isinstance(i, int) and not isinstance(i, bool) for i in link)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         index, well_formed = (), False
     if not well_formed or len(index) != len(shape) or any(not 0 <= i < s for i, s in zip(index, shape, strict=True)):
@@ -187,25 +176,9 @@ def channels_last(module: nn.Module, x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])
     # a convolution's weight is (out, in_in_group, M, *k) or (in, M, out_in_group, *k); the layer
     # also takes unbatched (C, *spatial) input, whose dim alone says so (its C may equal a size)
-    spatial = module.weight.dim() - 3
+    spatial = weight_of(module).dim() - 3
     batched = x.unsqueeze(0) if x.dim() == spatial + 1 else x  # (B, C, *spatial)
     return batched.movedim(1, -1).reshape(-1, batched.shape[1])
-
-
-def prepare(module: nn.Module, x: Tensor) -> Tensor:
-    """The layer's input transform: optional mirror fold ``periodicity``, then ``out_of_range``."""
-    periodicity = getattr(module, "periodicity", None)
-    if periodicity is not None:
-        x = mirror_periodic(x, periodicity)
-    return apply_out_of_range(x, getattr(module, "out_of_range", "extrapolate"))
-
-
-def dense_basis(module: nn.Module, x: Tensor) -> Tensor:
-    """Every basis function of ``module`` at the prepared values ``x``. Shape: ``(*x.shape, M)``."""
-    flat = x.reshape(-1, 1)
-    start, values = module.basis(flat)
-    dense = expand_basis(start, values, module.weight.shape[basis_dim(module)])  # (N, 1, M)
-    return dense.reshape(*x.shape, -1)
 
 
 def evaluate_links(module: nn.Module, x: Tensor, links: Sequence[Sequence[int]] | None = None) -> Tensor:
@@ -229,7 +202,7 @@ def evaluate_links(module: nn.Module, x: Tensor, links: Sequence[Sequence[int]] 
     if x.dim() != 1:
         raise ValueError(f"x must have shape (N,), got {tuple(x.shape)}; use evaluate_link for any shape")
     weight = link_weight_matrix(module)  # (*link_shape, M)
-    dense = dense_basis(module, prepare(module, x.to(weight.dtype)))  # (N, M)
+    dense = basis_of(module).dense(prepare_module_input(module, x.to(weight.dtype)))  # (N, M)
     if links is None:
         return torch.einsum("nm,...m->n...", dense, weight)
     chosen = torch.stack([weight[link] for link in check_links(module, links)])  # (L, M)

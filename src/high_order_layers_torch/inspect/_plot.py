@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int, check_positive_float
-from ..layers import PiecewisePolynomialBasis
+from ..layers._protocol import basis_of, weight_of
 from ._links import (
     basis_dim,
     check_high_order,
@@ -64,7 +64,9 @@ def _check_panel_size(panel_size: object) -> tuple[float, float]:
 
 def _check_targets(target: object, count: int) -> list[Target | None]:
     """One target (a callable or ``None``) per link."""
-    targets = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else [target] * count
+    targets: list[Any] = (
+        list(target) if isinstance(target, Sequence) and not isinstance(target, str) else [target] * count
+    )
     for value in targets:
         if value is not None and not callable(value):
             raise TypeError(
@@ -81,9 +83,9 @@ def _check_samples(samples: object) -> tuple[list[float], list[float]] | None:
     if samples is None:
         return None
     pair = isinstance(samples, (tuple, list)) or (isinstance(samples, Tensor) and samples.dim() >= 1)
-    if not pair or len(samples) != 2:
+    if not pair or len(samples) != 2:  # type: ignore[arg-type]
         raise TypeError(f"samples must be a pair (x, y) of Tensors or sequences of numbers, got {samples!r}")
-    x, y = _as_numpy_list(samples[0], "samples[0] (x)"), _as_numpy_list(samples[1], "samples[1] (y)")
+    x, y = _as_numpy_list(samples[0], "samples[0] (x)"), _as_numpy_list(samples[1], "samples[1] (y)")  # type: ignore[index]
     if len(x) != len(y):
         raise ValueError(f"samples (x, y) must hold as many x as y values, got {len(x)} and {len(y)}")
     return x, y
@@ -93,9 +95,9 @@ def _grid(module: nn.Module, margin: float, num_points: int) -> Tensor:
     """Plot abscissae: ``[-1, 1]`` plus the margins, or only ``[-1, 1]`` for ``"error"``."""
     low, high = (-1.0, 1.0) if getattr(module, "out_of_range", None) == "error" else (-1 - margin, 1 + margin)
     grid = torch.linspace(low, high, num_points, dtype=torch.float64)
-    if module.weight.dtype != torch.float64:
-        grid = grid.to(module.weight.dtype)
-    return grid.to(module.weight.device)
+    if weight_of(module).dtype != torch.float64:
+        grid = grid.to(weight_of(module).dtype)
+    return grid.to(weight_of(module).device)
 
 
 def _as_numpy_list(values: Any, what: str = "values") -> list[float]:
@@ -141,13 +143,12 @@ def _decorate_range(ax: Any, module: nn.Module, margin: float) -> None:
 
 def _decorate_basis(ax: Any, module: nn.Module, link: tuple[int, ...], show_nodes: bool) -> None:
     """Segment joints as dotted lines and the node values (the link's weights) as markers."""
-    basis = module.basis
-    if not isinstance(basis, PiecewisePolynomialBasis):
-        return
-    for joint in torch.linspace(-1, 1, basis.segments + 1)[1:-1].tolist():
+    basis = basis_of(module)
+    for joint in basis.joints()[1:-1].tolist():
         ax.axvline(joint, color="0.6", linestyle=":", linewidth=0.8, zorder=1)
-    if show_nodes:
-        positions = _as_numpy_list(basis.node_positions())
+    nodes = basis.node_positions()  # None where the weights are not values at points
+    if show_nodes and nodes is not None:
+        positions = _as_numpy_list(nodes)
         weights = _as_numpy_list(link_weight_matrix(module)[link])
         ax.plot(positions, weights, linestyle="none", marker="o", markersize=3, color="C3", zorder=3)
 
@@ -261,10 +262,11 @@ def plot_links(
         _decorate_range(panel, module, margin)
         _decorate_basis(panel, module, link, show_nodes)
         panel.plot(abscissa, curves[:, k].tolist(), color="C0", linewidth=1.5, zorder=2, label="link")
-        if targets[k] is not None:
+        link_target = targets[k]
+        if link_target is not None:
             panel.plot(
                 abscissa,
-                _evaluate_target(targets[k], grid),
+                _evaluate_target(link_target, grid),
                 color="k",
                 linestyle="--",
                 linewidth=1.0,
@@ -356,7 +358,7 @@ def plot_model(
         layout = subfigure.add_gridspec(max_rows, cols)
         offset = (max_rows - rows) // 2
         first = subfigure.add_subplot(layout[offset, 0])
-        axes = [[first if (o, i) == (0, 0) else None for i in range(cols)] for o in range(rows)]
+        axes: list[list[Any]] = [[first if (o, i) == (0, 0) else None for i in range(cols)] for o in range(rows)]
         for o in range(rows):
             for i in range(cols):
                 if axes[o][i] is None:

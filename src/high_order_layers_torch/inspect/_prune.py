@@ -10,16 +10,14 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_choice
-from ..layers import FourierBasis, PiecewisePolynomialBasis
+from ..layers._protocol import basis_of, prepare_module_input
 from ._links import (
     channels_last,
     check_materialised,
     check_module,
-    dense_basis,
     input_channel_index,
     link_shape,
     link_weight_matrix,
-    prepare,
     require_high_order_modules,
 )
 
@@ -45,12 +43,16 @@ class _LinkStatistics:
         self.per_channel = channel.numel() // self.channels
         self.count = 0  # values seen per link
         self.calls = 0  # forward calls seen, empty ones included
-        self.mean = self.m2 = self.minimum = self.maximum = None
+        # running statistics of every link's values, (L,) each once the first batch is in
+        self.mean: Tensor | None = None
+        self.m2: Tensor | None = None
+        self.minimum: Tensor | None = None
+        self.maximum: Tensor | None = None
 
     def update(self, module: nn.Module, x: Tensor) -> None:
         self.calls += 1
         with torch.no_grad():
-            values = channels_last(module, prepare(module, x.detach().to(torch.float64)))  # (N, C)
+            values = channels_last(module, prepare_module_input(module, x.detach().to(torch.float64)))  # (N, C)
             if values.shape[0] == 0:  # an empty batch holds no value to measure
                 return
             weight = link_weight_matrix(module).detach().to(torch.float64)
@@ -58,7 +60,7 @@ class _LinkStatistics:
             weight = weight.reshape(self.channels, self.per_channel, -1).transpose(1, 2)  # (C, M, P)
             rows = max(1, _CHUNK_ELEMENTS // max(1, self.channels * self.per_channel * weight.shape[1]))
             for chunk in values.split(rows):
-                dense = dense_basis(module, chunk).transpose(0, 1)  # (C, n, M)
+                dense = basis_of(module).dense(chunk).transpose(0, 1)  # (C, n, M)
                 self._merge(torch.bmm(dense, weight))  # (C, n, P)
 
     def _merge(self, links: Tensor) -> None:
@@ -66,7 +68,7 @@ class _LinkStatistics:
         mean = links.mean(dim=1)
         m2 = (links - mean.unsqueeze(1)).square().sum(dim=1)
         minimum, maximum = links.amin(dim=1), links.amax(dim=1)
-        if self.count == 0:
+        if self.count == 0 or self.mean is None or self.m2 is None or self.minimum is None or self.maximum is None:
             self.mean, self.m2, self.minimum, self.maximum = mean, m2, minimum, maximum
         else:
             total = self.count + count
@@ -89,7 +91,7 @@ class _LinkStatistics:
         if measure == "std":
             spread = None if self.m2 is None else (self.m2 / self.count).sqrt()
         else:
-            spread = None if self.maximum is None else self.maximum - self.minimum
+            spread = None if self.maximum is None or self.minimum is None else self.maximum - self.minimum
         return self._unsort(spread, shape)
 
     def means(self, shape: tuple[int, ...]) -> Tensor:
@@ -236,15 +238,10 @@ class PruneReport:
 
 def _constant_link(module: nn.Module, value: Tensor) -> Tensor:
     """Weights making each link the constant ``value``. Shape: ``value (K,)`` -> ``(K, M)``."""
-    basis = module.basis
-    num_weights = link_weight_matrix(module).shape[-1]
-    if isinstance(basis, PiecewisePolynomialBasis):  # node values; Lagrange bases sum to 1
-        return value[:, None].expand(-1, num_weights)
-    if isinstance(basis, FourierBasis):  # [a0, a1.., b1..]
-        weights = value.new_zeros(value.shape[0], num_weights)
-        weights[:, 0] = value
-        return weights
-    raise ValueError(f"fill='mean' needs a basis that holds constants; {type(basis).__name__} does not")
+    basis = basis_of(module)
+    if not basis.holds_constants:
+        raise ValueError(f"fill='mean' needs a basis that holds constants; {type(basis).__name__} does not")
+    return value[:, None] * basis.constant_coefficients().to(device=value.device, dtype=value.dtype)
 
 
 def _fill_links(module: nn.Module, mask: Tensor, values: Tensor) -> None:
@@ -340,10 +337,10 @@ def prune_links_(
     layers = require_high_order_modules(model, "prune_links_")
     if fill == "mean":
         for name, module in layers:
-            if not isinstance(module.basis, (PiecewisePolynomialBasis, FourierBasis)):
+            if not basis_of(module).holds_constants:
                 raise ValueError(
-                    f"fill='mean' needs a basis that holds constants (PiecewisePolynomialBasis, FourierBasis); "
-                    f"layer {name!r} has {type(module.basis).__name__}: use fill='zero'"
+                    f"fill='mean' needs a basis that holds constants (every family but LinearBasis); "
+                    f"layer {name!r} has {type(basis_of(module)).__name__}: use fill='zero'"
                 )
 
     statistics = _collect(model, data, "prune_links_")
@@ -351,6 +348,8 @@ def prune_links_(
     scores = {name: stats.score(measure, shapes[name]) for name, (_, stats) in statistics.items()}
     if threshold is not None:
         masks = {name: torch.nan_to_num(s, nan=math.inf) < threshold for name, s in scores.items()}
+    elif fraction is None:  # pragma: no cover - checked above: exactly one of the two is given
+        raise AssertionError("unreachable")
     elif scope == "layer":
         masks = {name: _lowest(s, math.floor(fraction * s.numel())).reshape(s.shape) for name, s in scores.items()}
     else:

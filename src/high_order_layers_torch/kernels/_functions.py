@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -75,20 +76,7 @@ def fused_piecewise_conv(
     return _ops.conv_gather_reference(x, weight, *args)
 
 
-def conv_gather_by_links(
-    x: Tensor,
-    weight: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    clamp: bool,
-    stride: Sequence[int],
-    padding: Sequence[int],
-    dilation: Sequence[int],
-    transposed: bool,
-    output_padding: Sequence[int],
-    groups: int,
-) -> Tensor:
+def conv_gather_by_links(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
     """:func:`fused_piecewise_conv` through the fully-connected gather (the devices with a gather
     kernel but no convolution kernel: Triton on CUDA). Every input position is a sample of the
     fully-connected layer whose links are the group's channels and whose outputs are the
@@ -97,9 +85,13 @@ def conv_gather_by_links(
     (unread taps add nothing). The multiply-adds are those of the convolution over ``C * n``
     channels; ``v`` takes ``prod(kernel)`` times the memory of an output.
 
+    ``params`` are the operator's, ``(n, segments, continuous, clamp, stride, padding, dilation,
+    transposed, output_padding, groups)``.
+
     Shape:
         as :func:`fused_piecewise_conv`.
     """
+    n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups = params
     batch, channels, *spatial = x.shape
     kernel = tuple(weight.shape[3:])
     taps_count, positions = math.prod(kernel), math.prod(spatial)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -219,30 +219,27 @@ def _(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
 
 
 def _piecewise_conv_gather_backward_default(
-    grad: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    clamp: bool,
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    transposed: bool,
-    output_padding: list[int],
-    groups: int,
-    needs: list[bool],
+    grad: Tensor, x: Tensor, weight: Tensor, *params: Any
 ) -> tuple[Tensor, Tensor]:
-    grads = _references.conv_gather_backward(
-        grad, x, weight, n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups,
-        needs,
-    )  # fmt: skip
-    return _wanted(grads, (x, weight), needs)
+    """``params``: the forward's parameters, then ``needs``, as :func:`_backward_schema` types them."""
+    grads = _references.conv_gather_backward(grad, x, weight, *params)
+    return _wanted(grads, (x, weight), params[-1])
+
+
+def _backward_schema(forward: Callable[..., Any]) -> str:
+    """The schema of a backward operator that takes the gradient, the forward's own arguments
+    (with the types ``custom_op`` infers from the forward's annotations), then ``needs`` (one flag
+    per input tensor), and returns the gradients of ``x`` and ``weight``."""
+    forward_schema = torch.library.infer_schema(forward, mutates_args=())  # "(Tensor x, ...) -> Tensor"
+    arguments = forward_schema[1 : forward_schema.index(") ->")]
+    return f"(Tensor grad, {arguments}, bool[] needs) -> (Tensor, Tensor)"
 
 
 piecewise_conv_gather_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_conv_gather_backward", _piecewise_conv_gather_backward_default, mutates_args=()
+    f"{NAMESPACE}::piecewise_conv_gather_backward",
+    _piecewise_conv_gather_backward_default,
+    mutates_args=(),
+    schema=_backward_schema(conv_gather_reference),
 )
 
 

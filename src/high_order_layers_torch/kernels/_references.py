@@ -9,7 +9,7 @@ what every device without a kernel runs, and the kernels' backward passes are te
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -139,31 +139,19 @@ def conv_flat_weight(weight: Tensor, transposed: bool) -> Tensor:
     return weight.flatten(0, 1) if transposed else weight.flatten(1, 2)
 
 
-def conv_gather_backward(
-    grad: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    clamp: bool,
-    stride: Sequence[int],
-    padding: Sequence[int],
-    dilation: Sequence[int],
-    transposed: bool,
-    output_padding: Sequence[int],
-    groups: int,
-    needs: Sequence[bool],
-) -> tuple[Tensor, Tensor]:
+def conv_gather_backward(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
     """Gradients of a convolution of piecewise links (``aten.convolution`` of the dense expansion):
-    the convolution's own backward, then the expansion's. Shapes: grad ``(B, O, *S_out)``,
-    x ``(B, C, *S)`` and the layers' weight -> gradients of the same shapes."""
+    the convolution's own backward, then the expansion's. ``params`` are the backward operator's,
+    ``(n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding,
+    groups, needs)``. Shapes: grad ``(B, O, *S_out)``, x ``(B, C, *S)`` and the layers' weight ->
+    gradients of the same shapes."""
+    n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups, needs = params
     dense = dense_expansion(x, n, segments, continuous, clamp)
     flat = conv_flat_weight(weight, transposed)
+    mask = [bool(needs[0]), bool(needs[1]), False]
     grad_dense, grad_flat, _ = torch.ops.aten.convolution_backward(
-        grad, dense, flat, None, stride, padding, dilation, transposed, output_padding, groups,
-        [bool(needs[0]), bool(needs[1]), False],
-    )  # fmt: skip
+        grad, dense, flat, None, stride, padding, dilation, transposed, output_padding, groups, mask
+    )
     grad_x = x.new_empty(0)
     if needs[0]:
         batch, channels, *spatial = x.shape

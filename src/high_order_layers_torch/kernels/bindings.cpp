@@ -26,17 +26,17 @@ at::Tensor chebyshev_backward(at::Tensor grad, at::Tensor x, int64_t n, bool cla
 at::Tensor fourier_forward(at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);
 at::Tensor fourier_backward(at::Tensor grad, at::Tensor c1, at::Tensor s1, int64_t n, bool rows, bool constant);
 
+// Every kernel is a pair, `<name>_forward` and `<name>_backward`, described as "<what>, forward (CPU)"
+// and "<what>, backward (CPU)".
+#define DEF_KERNEL_PAIR(m, name, what)                               \
+  m.def(#name "_forward", &name##_forward, what ", forward (CPU)"); \
+  m.def(#name "_backward", &name##_backward, what ", backward (CPU)")
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("gather_forward", &gather_forward, "fused piecewise basis and gather contraction, forward (CPU)");
-  m.def("gather_backward", &gather_backward, "fused piecewise basis and gather contraction, backward (CPU)");
-  m.def("product_forward", &product_forward, "fused basis, links and product neuron, forward (CPU)");
-  m.def("product_backward", &product_backward, "fused basis, links and product neuron, backward (CPU)");
-  m.def("expand_forward", &expand_forward, "fused piecewise basis expansion, forward (CPU)");
-  m.def("expand_backward", &expand_backward, "fused piecewise basis expansion, backward (CPU)");
-  m.def("conv_gather_forward", &conv_gather_forward, "gather convolution of piecewise links, forward (CPU)");
-  m.def("conv_gather_backward", &conv_gather_backward, "gather convolution of piecewise links, backward (CPU)");
-  m.def("chebyshev_forward", &chebyshev_forward, "Chebyshev polynomials T_1.., forward (CPU)");
-  m.def("chebyshev_backward", &chebyshev_backward, "Chebyshev polynomials T_1.., backward (CPU)");
-  m.def("fourier_forward", &fourier_forward, "Fourier basis values by recurrence, forward (CPU)");
-  m.def("fourier_backward", &fourier_backward, "Fourier basis values by recurrence, backward (CPU)");
+  DEF_KERNEL_PAIR(m, gather, "fused piecewise basis and gather contraction");
+  DEF_KERNEL_PAIR(m, product, "fused basis, links and product neuron");
+  DEF_KERNEL_PAIR(m, expand, "fused piecewise basis expansion");
+  DEF_KERNEL_PAIR(m, conv_gather, "gather convolution of piecewise links");
+  DEF_KERNEL_PAIR(m, chebyshev, "Chebyshev polynomials T_1..");
+  DEF_KERNEL_PAIR(m, fourier, "Fourier basis values by recurrence");
 }

@@ -26,6 +26,23 @@ struct Layout {
   int64_t width, first, inputs;
 };
 
+// c = c_k = cos(k a) and s = s_k = sin(k a), from k = 1 (c_1, s_1); advance() steps k by the
+// recurrence c_{k+1} = 2 c_1 c_k - c_{k-1}, s_{k+1} = 2 c_1 s_k - s_{k-1} (c_0 = 1, s_0 = 0).
+template <typename T>
+struct Harmonic {
+  T twice, previous_c = T(1), previous_s = T(0), c, s;
+
+  Harmonic(T c1, T s1) : twice(c1 + c1), c(c1), s(s1) {}
+
+  void advance() {
+    const T next_c = twice * c - previous_c, next_s = twice * s - previous_s;
+    previous_c = c;
+    previous_s = s;
+    c = next_c;
+    s = next_s;
+  }
+};
+
 // (*, width): one element's values are contiguous.
 template <typename T>
 void forward_kernel(const T* c1, const T* s1, T* out, int64_t count, int64_t n, Layout layout) {
@@ -35,18 +52,13 @@ void forward_kernel(const T* c1, const T* s1, T* out, int64_t count, int64_t n, 
       T* o = out + e * layout.width;
       if (f) o[0] = T(1);
       if (n == 0) continue;
-      const T twice = c1[e] + c1[e];
-      T previous_c = T(1), previous_s = T(0), c = c1[e], s = s1[e];
-      o[f] = c;
-      o[f + n] = s;
+      Harmonic<T> h(c1[e], s1[e]);
+      o[f] = h.c;
+      o[f + n] = h.s;
       for (int64_t k = 2; k <= n; ++k) {
-        const T next_c = twice * c - previous_c, next_s = twice * s - previous_s;
-        previous_c = c;
-        previous_s = s;
-        c = next_c;
-        s = next_s;
-        o[f + k - 1] = c;
-        o[f + n + k - 1] = s;
+        h.advance();
+        o[f + k - 1] = h.c;
+        o[f + n + k - 1] = h.s;
       }
     }
   });
@@ -59,17 +71,12 @@ void backward_kernel(const T* grad, const T* c1, const T* s1, T* grad_angle, int
   at::parallel_for(0, count, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t e = begin; e < end; ++e) {
       const T* g = grad + e * layout.width;
-      const T twice = c1[e] + c1[e];
-      T previous_c = T(1), previous_s = T(0), c = c1[e], s = s1[e];
+      Harmonic<T> h(c1[e], s1[e]);
       // d c_k / d a = -k s_k, d s_k / d a = k c_k
-      T sum = n == 0 ? T(0) : g[f + n] * c - g[f] * s;
+      T sum = n == 0 ? T(0) : g[f + n] * h.c - g[f] * h.s;
       for (int64_t k = 2; k <= n; ++k) {
-        const T next_c = twice * c - previous_c, next_s = twice * s - previous_s;
-        previous_c = c;
-        previous_s = s;
-        c = next_c;
-        s = next_s;
-        sum += T(k) * (g[f + n + k - 1] * c - g[f + k - 1] * s);
+        h.advance();
+        sum += T(k) * (g[f + n + k - 1] * h.c - g[f + k - 1] * h.s);
       }
       grad_angle[e] = sum;
     }

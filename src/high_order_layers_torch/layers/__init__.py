@@ -2,51 +2,20 @@
 
 from ._basis import Basis as Basis
 from ._basis import BasisLayer as BasisLayer
+from ._basis import ChebyshevBasis as ChebyshevBasis
 from ._basis import FourierBasis as FourierBasis
 from ._basis import LinearBasis as LinearBasis
 from ._basis import PiecewisePolynomialBasis as PiecewisePolynomialBasis
-from ._conv import FourierConvolution1d as FourierConvolution1d
-from ._conv import FourierConvolution2d as FourierConvolution2d
-from ._conv import FourierConvolution3d as FourierConvolution3d
 from ._conv import HighOrderConv1d as HighOrderConv1d
 from ._conv import HighOrderConv2d as HighOrderConv2d
 from ._conv import HighOrderConv3d as HighOrderConv3d
 from ._conv import HighOrderConvNd as HighOrderConvNd
-from ._conv import PiecewiseDiscontinuousPolynomialConvolution1d as PiecewiseDiscontinuousPolynomialConvolution1d
-from ._conv import PiecewiseDiscontinuousPolynomialConvolution2d as PiecewiseDiscontinuousPolynomialConvolution2d
-from ._conv import PiecewiseDiscontinuousPolynomialConvolution3d as PiecewiseDiscontinuousPolynomialConvolution3d
-from ._conv import PiecewisePolynomialConvolution1d as PiecewisePolynomialConvolution1d
-from ._conv import PiecewisePolynomialConvolution2d as PiecewisePolynomialConvolution2d
-from ._conv import PiecewisePolynomialConvolution3d as PiecewisePolynomialConvolution3d
-from ._conv import PolynomialConvolution1d as PolynomialConvolution1d
-from ._conv import PolynomialConvolution2d as PolynomialConvolution2d
-from ._conv import PolynomialConvolution3d as PolynomialConvolution3d
-from ._conv_registry import CONV_LAYERS as CONV_LAYERS
-from ._conv_registry import CONV_TRANSPOSE_LAYERS as CONV_TRANSPOSE_LAYERS
 from ._conv_registry import high_order_convolution_layers as high_order_convolution_layers
 from ._conv_registry import high_order_convolution_transpose_layers as high_order_convolution_transpose_layers
-from ._conv_transpose import FourierConvolutionTranspose1d as FourierConvolutionTranspose1d
-from ._conv_transpose import FourierConvolutionTranspose2d as FourierConvolutionTranspose2d
-from ._conv_transpose import FourierConvolutionTranspose3d as FourierConvolutionTranspose3d
 from ._conv_transpose import HighOrderConvTranspose1d as HighOrderConvTranspose1d
 from ._conv_transpose import HighOrderConvTranspose2d as HighOrderConvTranspose2d
 from ._conv_transpose import HighOrderConvTranspose3d as HighOrderConvTranspose3d
 from ._conv_transpose import HighOrderConvTransposeNd as HighOrderConvTransposeNd
-from ._conv_transpose import (
-    PiecewiseDiscontinuousPolynomialConvolutionTranspose1d as PiecewiseDiscontinuousPolynomialConvolutionTranspose1d,
-)
-from ._conv_transpose import (
-    PiecewiseDiscontinuousPolynomialConvolutionTranspose2d as PiecewiseDiscontinuousPolynomialConvolutionTranspose2d,
-)
-from ._conv_transpose import (
-    PiecewiseDiscontinuousPolynomialConvolutionTranspose3d as PiecewiseDiscontinuousPolynomialConvolutionTranspose3d,
-)
-from ._conv_transpose import PiecewisePolynomialConvolutionTranspose1d as PiecewisePolynomialConvolutionTranspose1d
-from ._conv_transpose import PiecewisePolynomialConvolutionTranspose2d as PiecewisePolynomialConvolutionTranspose2d
-from ._conv_transpose import PiecewisePolynomialConvolutionTranspose3d as PiecewisePolynomialConvolutionTranspose3d
-from ._conv_transpose import PolynomialConvolutionTranspose1d as PolynomialConvolutionTranspose1d
-from ._conv_transpose import PolynomialConvolutionTranspose2d as PolynomialConvolutionTranspose2d
-from ._conv_transpose import PolynomialConvolutionTranspose3d as PolynomialConvolutionTranspose3d
 from ._embedding import POSITIONAL_EMBEDDINGS as POSITIONAL_EMBEDDINGS
 from ._embedding import FourierEmbedding as FourierEmbedding
 from ._embedding import PiecewiseEmbedding as PiecewiseEmbedding
@@ -57,20 +26,63 @@ from ._init import DEFAULT_INITIALIZATION as DEFAULT_INITIALIZATION
 from ._init import INITIALIZATIONS as INITIALIZATIONS
 from ._init import Initialization as Initialization
 from ._init import initialize_links_ as initialize_links_
-from ._linear import FourierSeries as FourierSeries
 from ._linear import HighOrderLinear as HighOrderLinear
-from ._linear import PiecewiseDiscontinuousPolynomial as PiecewiseDiscontinuousPolynomial
-from ._linear import PiecewiseDiscontinuousPolynomialProd as PiecewiseDiscontinuousPolynomialProd
-from ._linear import PiecewisePolynomial as PiecewisePolynomial
-from ._linear import PiecewisePolynomialProd as PiecewisePolynomialProd
-from ._linear import Polynomial as Polynomial
-from ._linear import PolynomialProd as PolynomialProd
-from ._linear import Product as Product
+from ._named import CONV_LAYERS as CONV_LAYERS
+from ._named import CONV_TRANSPOSE_LAYERS as CONV_TRANSPOSE_LAYERS
+from ._named import FAMILY_CONV_LAYERS as FAMILY_CONV_LAYERS
+from ._named import FAMILY_CONV_TRANSPOSE_LAYERS as FAMILY_CONV_TRANSPOSE_LAYERS
+from ._named import FAMILY_FC_LAYERS as FAMILY_FC_LAYERS
+from ._named import FC_LAYERS as FC_LAYERS
+from ._named import ChebyshevConvolution1d as ChebyshevConvolution1d
+from ._named import ChebyshevConvolution2d as ChebyshevConvolution2d
+from ._named import ChebyshevConvolution3d as ChebyshevConvolution3d
+from ._named import ChebyshevConvolutionTranspose1d as ChebyshevConvolutionTranspose1d
+from ._named import ChebyshevConvolutionTranspose2d as ChebyshevConvolutionTranspose2d
+from ._named import ChebyshevConvolutionTranspose3d as ChebyshevConvolutionTranspose3d
+from ._named import ChebyshevLinear as ChebyshevLinear
+from ._named import FourierConvolution1d as FourierConvolution1d
+from ._named import FourierConvolution2d as FourierConvolution2d
+from ._named import FourierConvolution3d as FourierConvolution3d
+from ._named import FourierConvolutionTranspose1d as FourierConvolutionTranspose1d
+from ._named import FourierConvolutionTranspose2d as FourierConvolutionTranspose2d
+from ._named import FourierConvolutionTranspose3d as FourierConvolutionTranspose3d
+from ._named import FourierSeries as FourierSeries
+from ._named import LayerSpec as LayerSpec
+from ._named import PiecewiseDiscontinuousPolynomial as PiecewiseDiscontinuousPolynomial
+from ._named import PiecewiseDiscontinuousPolynomialConvolution1d as PiecewiseDiscontinuousPolynomialConvolution1d
+from ._named import PiecewiseDiscontinuousPolynomialConvolution2d as PiecewiseDiscontinuousPolynomialConvolution2d
+from ._named import PiecewiseDiscontinuousPolynomialConvolution3d as PiecewiseDiscontinuousPolynomialConvolution3d
+from ._named import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose1d as PiecewiseDiscontinuousPolynomialConvolutionTranspose1d,
+)
+from ._named import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose2d as PiecewiseDiscontinuousPolynomialConvolutionTranspose2d,
+)
+from ._named import (
+    PiecewiseDiscontinuousPolynomialConvolutionTranspose3d as PiecewiseDiscontinuousPolynomialConvolutionTranspose3d,
+)
+from ._named import PiecewiseDiscontinuousPolynomialProd as PiecewiseDiscontinuousPolynomialProd
+from ._named import PiecewisePolynomial as PiecewisePolynomial
+from ._named import PiecewisePolynomialConvolution1d as PiecewisePolynomialConvolution1d
+from ._named import PiecewisePolynomialConvolution2d as PiecewisePolynomialConvolution2d
+from ._named import PiecewisePolynomialConvolution3d as PiecewisePolynomialConvolution3d
+from ._named import PiecewisePolynomialConvolutionTranspose1d as PiecewisePolynomialConvolutionTranspose1d
+from ._named import PiecewisePolynomialConvolutionTranspose2d as PiecewisePolynomialConvolutionTranspose2d
+from ._named import PiecewisePolynomialConvolutionTranspose3d as PiecewisePolynomialConvolutionTranspose3d
+from ._named import PiecewisePolynomialProd as PiecewisePolynomialProd
+from ._named import Polynomial as Polynomial
+from ._named import PolynomialConvolution1d as PolynomialConvolution1d
+from ._named import PolynomialConvolution2d as PolynomialConvolution2d
+from ._named import PolynomialConvolution3d as PolynomialConvolution3d
+from ._named import PolynomialConvolutionTranspose1d as PolynomialConvolutionTranspose1d
+from ._named import PolynomialConvolutionTranspose2d as PolynomialConvolutionTranspose2d
+from ._named import PolynomialConvolutionTranspose3d as PolynomialConvolutionTranspose3d
+from ._named import PolynomialProd as PolynomialProd
+from ._named import Product as Product
 from ._normalization import MaxAbsNormalization as MaxAbsNormalization
 from ._normalization import MaxCenterNormalization as MaxCenterNormalization
 from ._normalization import MirrorPeriodic as MirrorPeriodic
 from ._registry import BASELINE_FC_LAYERS as BASELINE_FC_LAYERS
-from ._registry import FC_LAYERS as FC_LAYERS
 from ._registry import LinearReLU as LinearReLU
 from ._registry import high_order_fc_layers as high_order_fc_layers
 
@@ -116,10 +128,22 @@ __all__ = [
     "PolynomialConvolutionTranspose2d",
     "PolynomialConvolutionTranspose3d",
     "FC_LAYERS",
+    "ChebyshevLinear",
+    "ChebyshevConvolution1d",
+    "ChebyshevConvolution2d",
+    "ChebyshevConvolution3d",
+    "ChebyshevConvolutionTranspose1d",
+    "ChebyshevConvolutionTranspose2d",
+    "ChebyshevConvolutionTranspose3d",
+    "FAMILY_CONV_LAYERS",
+    "FAMILY_CONV_TRANSPOSE_LAYERS",
+    "FAMILY_FC_LAYERS",
+    "LayerSpec",
     "BASELINE_FC_LAYERS",
     "LinearReLU",
     "Basis",
     "BasisLayer",
+    "ChebyshevBasis",
     "FourierBasis",
     "FourierEmbedding",
     "FourierSeries",

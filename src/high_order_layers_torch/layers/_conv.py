@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
-from ..functional import OUT_OF_RANGE_POLICIES, apply_out_of_range, expand_channels_first
-from ..kernels import conv_contraction, fused_chebyshev_expansion, fused_piecewise_conv, fused_piecewise_expansion
-from ._basis import Basis, BasisLayer, FourierBasis, PiecewisePolynomialBasis
-from ._init import check_initialization, initialize_links_
-from ._linear import HighOrderLinear
+from ..functional import OUT_OF_RANGE_POLICIES, Contraction, OutOfRange
+from ..kernels import conv_contraction, fused_piecewise_conv
+from ._basis import Basis, BasisLayer
+from ._init import Initialization, check_initialization, initialize_links_
 
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
 _PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
@@ -57,16 +57,11 @@ class _HighOrderConvBase(BasisLayer):
     and policy, the basis expansion, the linear initialisation and the record of the basis in
     state dicts (:class:`BasisLayer`). Subclasses define the weight layout."""
 
-    num_spatial_dims: ClassVar[int]
+    num_spatial_dims: int  # fixed by the 1d/2d/3d subclasses, else given to the constructor
     basis_dim: ClassVar[int]
     padding_modes: ClassVar[tuple[str, ...]] = PADDING_MODES
     #: Convolutions were not measured by the accuracy suite: they keep the straight-line start.
     default_initialization: ClassVar[str] = "linear"
-
-    # The mirror fold and out-of-range policy are exactly those of the fully-connected layers.
-    prepare_input = HighOrderLinear.prepare_input
-    defer_default_clamp = HighOrderLinear.defer_default_clamp
-    contraction = HighOrderLinear.contraction  # "auto", "dense" or "gather", checked when set
 
     def __init__(
         self,
@@ -79,20 +74,30 @@ class _HighOrderConvBase(BasisLayer):
         dilation: SizeArg = 1,
         groups: int = 1,
         bias: bool = False,
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         rescale_output: bool = False,
-        out_of_range: str = "clamp",
+        out_of_range: OutOfRange = "clamp",
         periodicity: float | None = None,
-        contraction: str = "auto",
-        initialization: str | None = None,
+        contraction: Contraction = "auto",
+        initialization: Initialization | None = None,
+        num_spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if getattr(type(self), "num_spatial_dims", None) is None:
+        fixed = getattr(type(self), "num_spatial_dims", None)
+        if num_spatial_dims is None and fixed is None:
             raise TypeError(
-                f"{type(self).__name__} is abstract; use a subclass that fixes the number of spatial dimensions"
+                f"{type(self).__name__} is abstract without num_spatial_dims: pass num_spatial_dims=1, 2 or 3, "
+                "or use a subclass that fixes it (e.g. HighOrderConv2d)"
             )
+        if num_spatial_dims is not None:
+            num_spatial_dims = check_int("num_spatial_dims", num_spatial_dims, minimum=1)
+            if num_spatial_dims > 3 or (fixed is not None and num_spatial_dims != fixed):
+                allowed = "1, 2 or 3" if fixed is None else f"{fixed} for {type(self).__name__}"
+                raise ValueError(f"num_spatial_dims must be {allowed}, got {num_spatial_dims}")
         super().__init__()
+        if num_spatial_dims is not None:
+            self.num_spatial_dims = num_spatial_dims
         dims = self.num_spatial_dims
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.out_channels = check_int("out_channels", out_channels, minimum=1)
@@ -116,10 +121,9 @@ class _HighOrderConvBase(BasisLayer):
         self.initialization = check_initialization(
             self.default_initialization if initialization is None else initialization
         )
-        factory_kwargs = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(self._weight_shape(), **factory_kwargs))
+        self.weight = nn.Parameter(torch.empty(self._weight_shape(), device=device, dtype=dtype))
         if check_bool("bias", bias):
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory_kwargs))
+            self.bias = nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
 
@@ -142,7 +146,8 @@ class _HighOrderConvBase(BasisLayer):
         with more weights than active ones, and :func:`~high_order_layers_torch.kernels.conv_contraction`
         choosing it for this input's shape and the convolution's ``geometry``."""
         basis = self.basis
-        if not isinstance(basis, PiecewisePolynomialBasis) or basis.num_weights == basis.num_active:
+        layout = basis.gather_layout()
+        if layout is None:
             return False
         choice = conv_contraction(
             basis.num_weights,
@@ -150,7 +155,7 @@ class _HighOrderConvBase(BasisLayer):
             self.contraction,
             self.weight,
             input_shape=tuple(x.shape),
-            basis=(basis.n, basis.segments, basis.continuous),
+            basis=layout,
             geometry=geometry,
         )
         return choice == "gather"
@@ -158,14 +163,14 @@ class _HighOrderConvBase(BasisLayer):
     def _gather(self, x: Tensor, clamp: bool, geometry: tuple) -> Tensor:
         """The convolution of the (padded, prepared) input by
         :func:`~high_order_layers_torch.kernels.fused_piecewise_conv`, before rescaling and bias."""
-        basis = self.basis
+        layout = self.basis.gather_layout()
+        if layout is None:
+            raise ValueError(f"{type(self.basis).__name__} has no gather form; contract it densely")
         stride, padding, dilation, transposed, output_padding, groups = geometry
         return fused_piecewise_conv(
             x,
             self.weight,
-            basis.n,
-            basis.segments,
-            basis.continuous,
+            *layout,
             clamp=clamp,
             stride=stride,
             padding=padding,
@@ -181,34 +186,19 @@ class _HighOrderConvBase(BasisLayer):
 
     @property
     def segments(self) -> int:
-        return getattr(self.basis, "segments", 1)
+        return self.basis.segments
 
     def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
         """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
-        limited to ``[-1, 1]``). Piecewise polynomials go through the expansion operator.
+        limited to ``[-1, 1]``), by the basis' :meth:`~high_order_layers_torch.bases.Basis.expansion`.
 
         Shape:
             ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
         """
         batch, channels, *spatial = x.shape
         positions = math.prod(spatial)  # explicit sizes: an empty batch must not make -1 ambiguous
-        basis = self.basis
-        if isinstance(basis, PiecewisePolynomialBasis) and basis.n > 1:  # constants: the basis module's path
-            flat = x.reshape(batch, channels, positions)  # (B, C, P)
-            dense = fused_piecewise_expansion(flat, basis.n, basis.segments, basis.continuous, clamp=clamp)
-        else:
-            if clamp:
-                x = apply_out_of_range(x, "clamp")
-            start, values = basis(x.reshape(batch, channels * positions))  # (B, C * P), (B, C * P, K)
-            dense = expand_channels_first(start, values, channels, basis.num_weights)  # (B, C * M, P)
-        return dense.view(batch, channels * basis.num_weights, *spatial)
-
-    def _prepare_input_unless_fused(self, x: Tensor) -> tuple[Tensor, bool]:
-        """The input policy, or ``(x, True)`` where :meth:`expand` runs the expansion operator,
-        which applies the default clamp in the same pass (:meth:`defer_default_clamp`)."""
-        if isinstance(self.basis, PiecewisePolynomialBasis) and self.basis.n > 1:
-            return self.defer_default_clamp(x)
-        return self.prepare_input(x), False
+        dense = self.basis.expansion(x.reshape(batch, channels, positions), clamp=clamp)  # (B, C * M, P)
+        return dense.view(batch, channels * self.basis.num_weights, *spatial)
 
     def _batched(self, x: Tensor) -> tuple[Tensor, bool]:
         if not isinstance(x, Tensor):
@@ -240,21 +230,7 @@ class _HighOrderConvBase(BasisLayer):
             parts.append("bias=True")
         if self.padding_mode != "zeros":
             parts.append(f"padding_mode={self.padding_mode!r}")
-        if self.rescale_output:
-            parts.append("rescale_output=True")
-        if self.out_of_range != type(self).default_out_of_range():
-            parts.append(f"out_of_range={self.out_of_range!r}")
-        if self.periodicity is not None:
-            parts.append(f"periodicity={self.periodicity}")
-        if self.contraction != "auto":
-            parts.append(f"contraction={self.contraction!r}")
-        if self.initialization != self.default_initialization:
-            parts.append(f"initialization={self.initialization!r}")
-        return ", ".join(parts)
-
-    @classmethod
-    def default_out_of_range(cls) -> str:
-        return "clamp"
+        return ", ".join(parts + self._option_parts())
 
 
 class HighOrderConvNd(_HighOrderConvBase):
@@ -309,6 +285,8 @@ class HighOrderConvNd(_HighOrderConvBase):
             every weight is active (one polynomial, Fourier series) always contract densely.
         initialization: the initial link functions (see
             :func:`~high_order_layers_torch.layers.initialize_links_`), with the fan-in above.
+        num_spatial_dims: 1, 2 or 3 when this class is built directly; the ``1d``/``2d``/``3d``
+            subclasses fix it.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -351,12 +329,13 @@ class HighOrderConvNd(_HighOrderConvBase):
         dilation: SizeArg = 1,
         groups: int = 1,
         bias: bool = False,
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         rescale_output: bool = False,
-        out_of_range: str = "clamp",
+        out_of_range: OutOfRange = "clamp",
         periodicity: float | None = None,
-        contraction: str = "auto",
-        initialization: str | None = None,
+        contraction: Contraction = "auto",
+        initialization: Initialization | None = None,
+        num_spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -375,6 +354,7 @@ class HighOrderConvNd(_HighOrderConvBase):
             periodicity=periodicity,
             contraction=contraction,
             initialization=initialization,
+            num_spatial_dims=num_spatial_dims,
             device=device,
             dtype=dtype,
         )
@@ -413,7 +393,7 @@ class HighOrderConvNd(_HighOrderConvBase):
             return (0,) * (2 * self.num_spatial_dims)
         pad: list[int] = []
         for index in reversed(range(self.num_spatial_dims)):
-            if self.padding == "same":
+            if isinstance(self.padding, str):  # "same"
                 total = self.dilation[index] * (self.kernel_size[index] - 1)
                 pad += [total // 2, total - total // 2]
             else:
@@ -424,23 +404,21 @@ class HighOrderConvNd(_HighOrderConvBase):
         """The expansion the convolution runs on, the matching ``(O, C / groups, M', *kernel)``
         weight, and a constant ``(O,)`` to add to every output (or ``None``)."""
         basis = self.basis
-        if not (isinstance(basis, PiecewisePolynomialBasis) and basis.segments == 1 and basis.n >= 2):
+        split = basis.constant_split(self.weight.movedim(2, -1))  # (O, C / g, *k), (O, C / g, *k, K)
+        if split is None:
             return self.expand(x, clamp=clamp), self.weight, None
-        # One polynomial per link: Chebyshev polynomials of x are the expansion as they stand (no
-        # scatter), and the change of basis moves onto the small weight tensor.
-        coefficients = (self.weight.movedim(2, -1) @ basis.chebyshev_to_lagrange.t()).movedim(-1, 2)
-        # The operator writes T_1 .. T_{n-1} only. T_0 = 1 at every position, padding included (the
-        # input is padded before the expansion), so the constant terms of all links sum into a
-        # bias and the convolution is (n - 1) / n as wide.
+        # The constant function is 1 at every position, padding included (the input is padded
+        # before the expansion), so the constant terms of all links sum into a bias and only the
+        # other K functions are expanded.
+        constant, rest = split
         batch, channels, *spatial = x.shape
         flat = x.reshape(batch, channels, math.prod(spatial))
-        dense = fused_chebyshev_expansion(flat, basis.n, clamp=clamp).view(batch, channels * (basis.n - 1), *spatial)
-        constant = coefficients[:, :, 0].flatten(1).sum(1)  # (O,)
-        return dense, coefficients[:, :, 1:], constant
+        dense = basis.expansion_without_constant(flat, clamp=clamp)  # (B, C * K, P)
+        return dense.view(batch, dense.shape[1], *spatial), rest.movedim(-1, 2), constant.flatten(1).sum(1)
 
     def forward(self, x: Tensor) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
-        x, clamp = self._prepare_input_unless_fused(x)
+        x, clamp = self.defer_default_clamp(x)
         pad = self.input_padding()
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
@@ -458,7 +436,7 @@ class HighOrderConvNd(_HighOrderConvBase):
         if self.rescale_output:
             weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output
             constant = None if constant is None else constant / self.links_per_output
-        bias = self.bias
+        bias: Tensor | None = self.bias
         if constant is not None:
             bias = constant if bias is None else bias + constant
         y = _CONV[self.num_spatial_dims](dense, weight, bias, self.stride, 0, self.dilation, self.groups)
@@ -479,229 +457,5 @@ class HighOrderConv2d(HighOrderConvNd):
 
 class HighOrderConv3d(HighOrderConvNd):
     """:class:`HighOrderConvNd` over three spatial dimensions: input ``(B, C, D, H, W)``."""
-
-    num_spatial_dims = 3
-
-
-# --------------------------------------------------------------------------- named families
-
-
-class _PiecewiseConvNd(HighOrderConvNd):
-    """Piecewise Lagrange polynomials on ``segments`` pieces, ``n`` nodes each; abstract."""
-
-    continuous: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        segments: int = 2,
-        *,
-        stride: SizeArg = 1,
-        padding: SizeArg | str = 0,
-        dilation: SizeArg = 1,
-        groups: int = 1,
-        bias: bool = False,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        contraction: str = "auto",
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=self.continuous, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            contraction=contraction,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-
-class _PolynomialConvNd(HighOrderConvNd):
-    """One Lagrange polynomial of degree ``n - 1`` per link; abstract."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        *,
-        stride: SizeArg = 1,
-        padding: SizeArg | str = 0,
-        dilation: SizeArg = 1,
-        groups: int = 1,
-        bias: bool = False,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, 1, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-
-class _FourierConvNd(HighOrderConvNd):
-    """A Fourier series with ``n`` frequencies (``2 n + 1`` weights) per link; abstract. Inputs
-    outside ``[-1, 1]`` are extrapolated by default (the series is bounded)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        *,
-        length: float = 2.0,
-        stride: SizeArg = 1,
-        padding: SizeArg | str = 0,
-        dilation: SizeArg = 1,
-        groups: int = 1,
-        bias: bool = False,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "extrapolate",
-        periodicity: float | None = None,
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = FourierBasis(n, length, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-    @classmethod
-    def default_out_of_range(cls) -> str:
-        return "extrapolate"
-
-
-class PiecewisePolynomialConvolution1d(_PiecewiseConvNd):
-    """``layer_type="continuous1d"``: 1 spatial dimension, continuous piecewise polynomials."""
-
-    num_spatial_dims = 1
-    continuous = True
-
-
-class PiecewisePolynomialConvolution2d(_PiecewiseConvNd):
-    """``layer_type="continuous2d"``: 2 spatial dimensions, continuous piecewise polynomials."""
-
-    num_spatial_dims = 2
-    continuous = True
-
-
-class PiecewisePolynomialConvolution3d(_PiecewiseConvNd):
-    """``layer_type="continuous3d"``: 3 spatial dimensions, continuous piecewise polynomials."""
-
-    num_spatial_dims = 3
-    continuous = True
-
-
-class PiecewiseDiscontinuousPolynomialConvolution1d(_PiecewiseConvNd):
-    """``layer_type="discontinuous1d"``: 1 spatial dimension, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 1
-    continuous = False
-
-
-class PiecewiseDiscontinuousPolynomialConvolution2d(_PiecewiseConvNd):
-    """``layer_type="discontinuous2d"``: 2 spatial dimensions, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 2
-    continuous = False
-
-
-class PiecewiseDiscontinuousPolynomialConvolution3d(_PiecewiseConvNd):
-    """``layer_type="discontinuous3d"``: 3 spatial dimensions, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 3
-    continuous = False
-
-
-class PolynomialConvolution1d(_PolynomialConvNd):
-    """``layer_type="polynomial1d"``: 1 spatial dimension, one polynomial per link."""
-
-    num_spatial_dims = 1
-
-
-class PolynomialConvolution2d(_PolynomialConvNd):
-    """``layer_type="polynomial2d"``: 2 spatial dimensions, one polynomial per link."""
-
-    num_spatial_dims = 2
-
-
-class PolynomialConvolution3d(_PolynomialConvNd):
-    """``layer_type="polynomial3d"``: 3 spatial dimensions, one polynomial per link."""
-
-    num_spatial_dims = 3
-
-
-class FourierConvolution1d(_FourierConvNd):
-    """``layer_type="fourier1d"``: 1 spatial dimension, Fourier series links."""
-
-    num_spatial_dims = 1
-
-
-class FourierConvolution2d(_FourierConvNd):
-    """``layer_type="fourier2d"``: 2 spatial dimensions, Fourier series links."""
-
-    num_spatial_dims = 2
-
-
-class FourierConvolution3d(_FourierConvNd):
-    """``layer_type="fourier3d"``: 3 spatial dimensions, Fourier series links."""
 
     num_spatial_dims = 3

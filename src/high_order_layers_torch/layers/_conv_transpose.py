@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._basis import Basis, FourierBasis, PiecewisePolynomialBasis
-from ._conv import SizeArg, _HighOrderConvBase, int_tuple
+from ..functional import Contraction, OutOfRange
+from ._basis import Basis
+from ._conv import PaddingMode, SizeArg, _HighOrderConvBase, int_tuple
+from ._init import Initialization
 
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -60,6 +62,8 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         contraction: ``"dense"``, ``"gather"`` or ``"auto"``, as in :class:`HighOrderConvNd`.
         initialization: the initial link functions (see
             :func:`~high_order_layers_torch.layers.initialize_links_`), with the fan-in above.
+        num_spatial_dims: 1, 2 or 3 when this class is built directly; the ``1d``/``2d``/``3d``
+            subclasses fix it.
 
     Shape:
         Input: ``(B, in_channels, *spatial)`` or unbatched ``(in_channels, *spatial)``.
@@ -110,12 +114,13 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         groups: int = 1,
         bias: bool = False,
         dilation: SizeArg = 1,
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         rescale_output: bool = False,
-        out_of_range: str = "clamp",
+        out_of_range: OutOfRange = "clamp",
         periodicity: float | None = None,
-        contraction: str = "auto",
-        initialization: str | None = None,
+        contraction: Contraction = "auto",
+        initialization: Initialization | None = None,
+        num_spatial_dims: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -134,6 +139,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
             periodicity=periodicity,
             contraction=contraction,
             initialization=initialization,
+            num_spatial_dims=num_spatial_dims,
             device=device,
             dtype=dtype,
         )
@@ -210,7 +216,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
     def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
         output_padding = self._output_padding(x.shape[2:], output_size)
-        x, clamp = self._prepare_input_unless_fused(x)
+        x, clamp = self.defer_default_clamp(x)
         geometry = (self.stride, self.padding, self.dilation, True, output_padding, self.groups)
         bias = None if self.rescale_output else self.bias
         if self._gathers(x, geometry):
@@ -244,235 +250,5 @@ class HighOrderConvTranspose2d(HighOrderConvTransposeNd):
 
 class HighOrderConvTranspose3d(HighOrderConvTransposeNd):
     """:class:`HighOrderConvTransposeNd` over three spatial dimensions: input ``(B, C, D, H, W)``."""
-
-    num_spatial_dims = 3
-
-
-# --------------------------------------------------------------------------- named families
-
-
-class _PiecewiseConvTransposeNd(HighOrderConvTransposeNd):
-    """Piecewise Lagrange polynomials on ``segments`` pieces, ``n`` nodes each; abstract."""
-
-    continuous: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        segments: int = 2,
-        *,
-        stride: SizeArg = 1,
-        padding: SizeArg = 0,
-        output_padding: SizeArg = 0,
-        groups: int = 1,
-        bias: bool = False,
-        dilation: SizeArg = 1,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        contraction: str = "auto",
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, segments, continuous=self.continuous, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            bias=bias,
-            dilation=dilation,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            contraction=contraction,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-
-class _PolynomialConvTransposeNd(HighOrderConvTransposeNd):
-    """One Lagrange polynomial of degree ``n - 1`` per link; abstract."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        *,
-        stride: SizeArg = 1,
-        padding: SizeArg = 0,
-        output_padding: SizeArg = 0,
-        groups: int = 1,
-        bias: bool = False,
-        dilation: SizeArg = 1,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "clamp",
-        periodicity: float | None = None,
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = PiecewisePolynomialBasis(n, 1, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            bias=bias,
-            dilation=dilation,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-
-class _FourierConvTransposeNd(HighOrderConvTransposeNd):
-    """A Fourier series with ``n`` frequencies (``2 n + 1`` weights) per link; abstract. Inputs
-    outside ``[-1, 1]`` are extrapolated by default (the series is bounded)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: SizeArg,
-        n: int,
-        *,
-        length: float = 2.0,
-        stride: SizeArg = 1,
-        padding: SizeArg = 0,
-        output_padding: SizeArg = 0,
-        groups: int = 1,
-        bias: bool = False,
-        dilation: SizeArg = 1,
-        padding_mode: str = "zeros",
-        rescale_output: bool = False,
-        out_of_range: str = "extrapolate",
-        periodicity: float | None = None,
-        initialization: str | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        basis = FourierBasis(n, length, device=device, dtype=dtype)
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            bias=bias,
-            dilation=dilation,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
-
-    @classmethod
-    def default_out_of_range(cls) -> str:
-        return "extrapolate"
-
-
-class PiecewisePolynomialConvolutionTranspose1d(_PiecewiseConvTransposeNd):
-    """``layer_type="continuous1d"``: 1 spatial dimension, continuous piecewise polynomials."""
-
-    num_spatial_dims = 1
-    continuous = True
-
-
-class PiecewisePolynomialConvolutionTranspose2d(_PiecewiseConvTransposeNd):
-    """``layer_type="continuous2d"``: 2 spatial dimensions, continuous piecewise polynomials."""
-
-    num_spatial_dims = 2
-    continuous = True
-
-
-class PiecewisePolynomialConvolutionTranspose3d(_PiecewiseConvTransposeNd):
-    """``layer_type="continuous3d"``: 3 spatial dimensions, continuous piecewise polynomials."""
-
-    num_spatial_dims = 3
-    continuous = True
-
-
-class PiecewiseDiscontinuousPolynomialConvolutionTranspose1d(_PiecewiseConvTransposeNd):
-    """``layer_type="discontinuous1d"``: 1 spatial dimension, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 1
-    continuous = False
-
-
-class PiecewiseDiscontinuousPolynomialConvolutionTranspose2d(_PiecewiseConvTransposeNd):
-    """``layer_type="discontinuous2d"``: 2 spatial dimensions, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 2
-    continuous = False
-
-
-class PiecewiseDiscontinuousPolynomialConvolutionTranspose3d(_PiecewiseConvTransposeNd):
-    """``layer_type="discontinuous3d"``: 3 spatial dimensions, discontinuous piecewise polynomials."""
-
-    num_spatial_dims = 3
-    continuous = False
-
-
-class PolynomialConvolutionTranspose1d(_PolynomialConvTransposeNd):
-    """``layer_type="polynomial1d"``: 1 spatial dimension, one polynomial per link."""
-
-    num_spatial_dims = 1
-
-
-class PolynomialConvolutionTranspose2d(_PolynomialConvTransposeNd):
-    """``layer_type="polynomial2d"``: 2 spatial dimensions, one polynomial per link."""
-
-    num_spatial_dims = 2
-
-
-class PolynomialConvolutionTranspose3d(_PolynomialConvTransposeNd):
-    """``layer_type="polynomial3d"``: 3 spatial dimensions, one polynomial per link."""
-
-    num_spatial_dims = 3
-
-
-class FourierConvolutionTranspose1d(_FourierConvTransposeNd):
-    """``layer_type="fourier1d"``: 1 spatial dimension, Fourier series links."""
-
-    num_spatial_dims = 1
-
-
-class FourierConvolutionTranspose2d(_FourierConvTransposeNd):
-    """``layer_type="fourier2d"``: 2 spatial dimensions, Fourier series links."""
-
-    num_spatial_dims = 2
-
-
-class FourierConvolutionTranspose3d(_FourierConvTransposeNd):
-    """``layer_type="fourier3d"``: 3 spatial dimensions, Fourier series links."""
 
     num_spatial_dims = 3

@@ -9,7 +9,19 @@ from .._validation import check_positive_float
 from ..functional import max_abs_normalize, max_center_normalize, mirror_periodic
 
 
-class MaxAbsNormalization(nn.Module):
+class _PerSampleNormalization(nn.Module):
+    """Abstract base of the per-sample normalisations: a keyword-only ``eps`` (``> 0``), printed
+    by ``extra_repr``; subclasses define ``forward``."""
+
+    def __init__(self, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = check_positive_float("eps", eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps}"
+
+
+class MaxAbsNormalization(_PerSampleNormalization):
     """``x / (max|x| + eps)`` per sample, so each sample's values land in ``[-1, 1]``.
 
     The maximum is taken over every axis but the first (batch) one, so the module serves flat
@@ -27,18 +39,11 @@ class MaxAbsNormalization(nn.Module):
         tensor(True)
     """
 
-    def __init__(self, *, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = check_positive_float("eps", eps)
-
     def forward(self, x: Tensor) -> Tensor:
         return max_abs_normalize(x, self.eps)
 
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}"
 
-
-class MaxCenterNormalization(nn.Module):
+class MaxCenterNormalization(_PerSampleNormalization):
     """``2 (x - min) / (max - min + eps) - 1`` per sample: an affine map of each sample onto
     ``[-1, 1]`` (minimum to ``-1``, maximum to ``1 - O(eps)``).
 
@@ -58,15 +63,8 @@ class MaxCenterNormalization(nn.Module):
         True
     """
 
-    def __init__(self, *, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = check_positive_float("eps", eps)
-
     def forward(self, x: Tensor) -> Tensor:
         return max_center_normalize(x, self.eps)
-
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}"
 
 
 class MirrorPeriodic(nn.Module):

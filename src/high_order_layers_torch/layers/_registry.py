@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from collections import ChainMap
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
-from ._init import check_initialization
-from ._linear import (
-    FourierSeries,
-    PiecewiseDiscontinuousPolynomial,
-    PiecewiseDiscontinuousPolynomialProd,
-    PiecewisePolynomial,
-    PiecewisePolynomialProd,
-    Polynomial,
-    PolynomialProd,
-    Product,
-)
-
-#: The fully-connected layer classes by ``layer_type`` name, as used by :func:`high_order_fc_layers`.
-FC_LAYERS: dict[str, type[nn.Module]] = {
-    "continuous": PiecewisePolynomial,
-    "continuous_prod": PiecewisePolynomialProd,
-    "discontinuous": PiecewiseDiscontinuousPolynomial,
-    "discontinuous_prod": PiecewiseDiscontinuousPolynomialProd,
-    "polynomial": Polynomial,
-    "polynomial_prod": PolynomialProd,
-    "product": Product,
-    "fourier": FourierSeries,
-}
+from ..functional import OutOfRange
+from ._init import Initialization, check_initialization
+from ._named import FAMILY_FC_LAYERS, FC_LAYERS
 
 
 class LinearReLU(nn.Module):
@@ -94,19 +76,72 @@ BASELINE_FC_LAYERS: dict[str, type[nn.Module]] = {
 }
 
 
-def resolve_layer_type(layer_type: str, registry: dict[str, type[nn.Module]]) -> type[nn.Module]:
-    """Look ``layer_type`` up, raising ``ValueError`` with every valid name if it is unknown."""
-    try:
+def resolve_layer_type(layer_type: str, registry: Mapping[str, type[nn.Module]]) -> type[nn.Module]:
+    """Look ``layer_type`` up, raising ``ValueError`` with every valid name if it is unknown (a
+    ``ChainMap`` lists its registries' names one registry after the other)."""
+    if isinstance(layer_type, str) and layer_type in registry:
         return registry[layer_type]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown layer_type {layer_type!r}; valid names: {', '.join(sorted(registry))}") from None
+    groups = registry.maps if isinstance(registry, ChainMap) else [registry]
+    names = "; ".join(", ".join(sorted(group)) for group in groups if group)
+    raise ValueError(f"unknown layer_type {layer_type!r}; valid names: {names}")
 
 
-def build_from_registry(registry: dict[str, type[nn.Module]], layer_type: str, **options: object) -> nn.Module:
-    """Build ``registry[layer_type]`` from the options its constructor accepts; ignore the rest."""
+def keywords(cls: type) -> set[str] | None:
+    """The keywords ``cls(...)`` takes, or ``None`` when it takes any (``**kwargs``)."""
+    parameters = inspect.signature(cls).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
+
+
+def build_from_registry(registry: Mapping[str, type[nn.Module]], layer_type: str, **options: object) -> nn.Module:
+    """Build ``registry[layer_type]`` from ``options``.
+
+    One set of options serves every type of the registry: an option that the chosen type does
+    not take is dropped when another type of the registry takes it (``segments`` for a Fourier
+    series), so the ``high_order_*_layers`` helpers pass all of theirs.
+
+    Raises:
+        ValueError: an unknown ``layer_type`` (the message lists the valid names).
+        TypeError: an option that no type of the registry takes (a misspelling), naming it and
+            the accepted ones.
+    """
     cls = resolve_layer_type(layer_type, registry)
-    accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{name: value for name, value in options.items() if name in accepted})
+    known: set[str] = set()
+    for other in registry.values():
+        taken = keywords(other)
+        if taken is None:
+            break
+        known |= taken
+    else:
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown keyword argument(s) {', '.join(unknown)}: no layer type of this registry takes them; "
+                f"accepted: {', '.join(sorted(known))}"
+            )
+    accepted = keywords(cls)
+    return cls(**{name: value for name, value in options.items() if accepted is None or name in accepted})
+
+
+def build_checked(registry: Mapping[str, type[nn.Module]], layer_type: str, **options: object) -> nn.Module:
+    """:func:`build_from_registry` for the ``high_order_*_layers`` helpers, after the checks they
+    owe the types that drop an option or do not check it: ``bias`` and ``rescale_output`` are
+    bools and ``initialization`` a scheme even for a type that ignores them, sizes are ``>= 1``
+    even for ``nn.Linear`` (which accepts 0); ``out_of_range=None`` keeps each type's default.
+    An unknown ``layer_type`` is reported first."""
+    resolve_layer_type(layer_type, registry)
+    for flag in ("bias", "rescale_output"):
+        if flag in options:
+            check_bool(flag, options[flag])
+    if options.get("initialization") is not None:
+        check_initialization(options["initialization"])  # type: ignore[arg-type]
+    for size in ("in_features", "out_features"):
+        if size in options:
+            check_int(size, options[size], minimum=1)
+    if options.get("out_of_range", "") is None:
+        del options["out_of_range"]
+    return build_from_registry(registry, layer_type, **options)
 
 
 def high_order_fc_layers(
@@ -120,13 +155,14 @@ def high_order_fc_layers(
     length: float = 2.0,
     rescale_output: bool = False,
     periodicity: float | None = None,
-    out_of_range: str | None = None,
-    initialization: str | None = None,
+    out_of_range: OutOfRange | None = None,
+    initialization: Initialization | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Build a fully-connected layer by its ``layer_type`` name: a high-order layer from
-    :data:`FC_LAYERS` or a plain baseline from :data:`BASELINE_FC_LAYERS`.
+    :data:`FC_LAYERS` or :data:`FAMILY_FC_LAYERS`, or a plain baseline from
+    :data:`BASELINE_FC_LAYERS`.
 
     Every type takes the same keywords; a keyword a type has no use for is ignored:
 
@@ -141,9 +177,14 @@ def high_order_fc_layers(
     ``polynomial_prod``    :class:`PolynomialProd`                       segments, length, rescale_output
     ``product``            :class:`Product`                              n, segments, length, rescale_output
     ``fourier``            :class:`FourierSeries` (``n`` frequencies)    segments, alpha
+    ``chebyshev``          :class:`ChebyshevLinear` (``n`` polynomials)  segments, alpha, length
     ``baseline``           ``nn.Linear`` (with bias)                     all but the sizes
     ``baseline_relu``      :class:`LinearReLU` (Linear, then ReLU)       all but the sizes
     =====================  ============================================  =========================
+
+    Every other family of :data:`~high_order_layers_torch.bases.BASIS_FAMILIES` is there by
+    its name too (:data:`FAMILY_FC_LAYERS`, sum neurons), its basis built from the keywords
+    its constructor takes.
 
     Args:
         layer_type: one of the names above.
@@ -165,36 +206,11 @@ def high_order_fc_layers(
     Raises:
         ValueError: for an unknown ``layer_type`` (the message lists the valid names) or any
             invalid value, ``initialization`` included, even for a type that ignores it.
-        TypeError: a non-bool ``rescale_output``, even for a type that ignores it.
+        TypeError: a non-bool ``rescale_output``, even for a type that ignores it, or an
+            unknown keyword.
 
     Example:
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
-    check_bool("rescale_output", rescale_output)  # here: types that ignore it would never see it
-    if initialization is not None:  # likewise
-        check_initialization(initialization)
-    registry = {**FC_LAYERS, **BASELINE_FC_LAYERS}  # merged per call: sees entries added to either
-    if not isinstance(layer_type, str) or layer_type not in registry:
-        # the high-order names first, then the baselines
-        raise ValueError(
-            f"unknown layer_type {layer_type!r}; valid names: {', '.join(sorted(FC_LAYERS))}, "
-            f"and the plain baselines {', '.join(sorted(BASELINE_FC_LAYERS))}"
-        )
-    check_int("in_features", in_features, minimum=1)  # here too: nn.Linear accepts 0 silently
-    check_int("out_features", out_features, minimum=1)
-    options: dict[str, object] = dict(
-        n=n,
-        in_features=in_features,
-        out_features=out_features,
-        segments=segments,
-        alpha=alpha,
-        length=length,
-        rescale_output=rescale_output,
-        periodicity=periodicity,
-        initialization=initialization,
-        device=device,
-        dtype=dtype,
-    )
-    if out_of_range is not None:
-        options["out_of_range"] = out_of_range
-    return build_from_registry(registry, layer_type, **options)
+    # locals(): every argument, by name; the ChainMap is a view, so it sees entries added later
+    return build_checked(ChainMap(FC_LAYERS, FAMILY_FC_LAYERS, BASELINE_FC_LAYERS), **locals())

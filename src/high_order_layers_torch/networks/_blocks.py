@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -66,6 +67,29 @@ def make_module(
     if device is not None or dtype is not None:
         module = module.to(device=device, dtype=dtype)
     return module
+
+
+def pre_layer_parts(
+    normalization: ModuleFactory | None,
+    non_linearity: ModuleFactory | None,
+    dropout: float,
+    *norm_args: object,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> OrderedDict[str, nn.Module]:
+    """What runs before a layer of a network: ``norm`` (``normalization(*norm_args)``), ``act``
+    (``non_linearity()``) and ``dropout`` (``nn.Dropout(dropout)``), each only when asked for
+    (a factory given, ``dropout > 0``), in that order."""
+    parts: OrderedDict[str, nn.Module] = OrderedDict()
+    norm = make_module(normalization, "normalization", *norm_args, device=device, dtype=dtype)
+    if norm is not None:
+        parts["norm"] = norm
+    act = make_module(non_linearity, "non_linearity", device=device, dtype=dtype)
+    if act is not None:
+        parts["act"] = act
+    if dropout > 0:
+        parts["dropout"] = nn.Dropout(dropout)
+    return parts
 
 
 def check_dropout(dropout: object) -> float:

@@ -4,14 +4,15 @@ transposed-convolution decoder, as plain builder functions."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .._validation import check_bool, check_int
 from ..layers import high_order_convolution_layers, high_order_convolution_transpose_layers
-from ._blocks import ModuleFactory, check_dropout, make_module, per_layer
+from ._blocks import ModuleFactory, check_dropout, make_module, per_layer, pre_layer_parts
 
 POOLINGS: tuple[str, ...] = ("max", "avg")
 _POOL = {
@@ -63,23 +64,60 @@ def _spatial_dims(layer: nn.Module, index: int, expected: int | None) -> int:
     return dims
 
 
-def _between_layers(
-    normalization: ModuleFactory | None,
-    non_linearity: ModuleFactory | None,
-    dropout: float,
-    width: int,
-    factory_kwargs: dict,
-) -> OrderedDict[str, nn.Module]:
-    parts: OrderedDict[str, nn.Module] = OrderedDict()
-    norm = make_module(normalization, "normalization", width, **factory_kwargs)
-    if norm is not None:
-        parts["norm"] = norm
-    act = make_module(non_linearity, "non_linearity", **factory_kwargs)
-    if act is not None:
-        parts["act"] = act
-    if dropout > 0:
-        parts["dropout"] = nn.Dropout(dropout)
-    return parts
+def _layer_options(
+    rescale_output: bool,
+    periodicity: float | None,
+    out_of_range: str | None,
+    initialization: str | None,
+    **factory_kwargs: object,
+) -> dict[str, object]:
+    """The keyword arguments every layer of a stack gets; ``out_of_range`` only when given, so
+    each layer type keeps its own default."""
+    options = {"rescale_output": rescale_output, "periodicity": periodicity, "initialization": initialization}
+    if out_of_range is not None:
+        options["out_of_range"] = out_of_range
+    return {**options, **factory_kwargs}
+
+
+class _Wiring(NamedTuple):
+    """What surrounds the convolutions of a stack: ``normalization -> non_linearity -> dropout``
+    before every one but the first and, with ``normalize_output``, a normalisation after the last."""
+
+    normalization: ModuleFactory | None
+    non_linearity: ModuleFactory | None
+    dropout: object
+    normalize_output: object
+
+
+def _conv_stages(
+    build: Callable[..., nn.Module],
+    widths: list[int],
+    per_layer_args: dict[str, object],
+    options: dict[str, object],
+    wiring: _Wiring,
+) -> tuple[OrderedDict[str, nn.Module], int]:
+    """The stages ``stage_i`` of a stack of ``build`` layers ``widths[i] -> widths[i + 1]``
+    (each a ``nn.Sequential`` of the wiring's ``norm``, ``act``, ``dropout``, then ``conv`` and,
+    last, ``norm_out``) and the layers' number of spatial dimensions. Every entry of
+    ``per_layer_args`` is one value for all layers or one per layer; ``options`` go to every layer."""
+    count = len(widths) - 1
+    normalization, non_linearity, dropout, normalize_output = wiring
+    dropout = check_dropout(dropout)
+    _check_normalize_output(normalize_output, normalization)
+    factory_kwargs = {"device": options["device"], "dtype": options["dtype"]}
+    columns = {name: per_layer(name, value, count) for name, value in per_layer_args.items()}
+    stages: OrderedDict[str, nn.Module] = OrderedDict()
+    dims = None
+    for index in range(count):
+        parts = pre_layer_parts(normalization, non_linearity, dropout, widths[index], **factory_kwargs) if index else {}
+        layer_args = {name: column[index] for name, column in columns.items()}
+        stage = OrderedDict(parts)
+        stage["conv"] = build(in_channels=widths[index], out_channels=widths[index + 1], **layer_args, **options)
+        dims = _spatial_dims(stage["conv"], index, dims)
+        if normalize_output and index == count - 1:
+            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
+        stages[f"stage_{index}"] = nn.Sequential(stage)
+    return stages, dims
 
 
 def high_order_conv_encoder(
@@ -160,55 +198,18 @@ def high_order_conv_encoder(
     """
     widths = _check_channels(channels)
     count = len(widths) - 1
-    dropout = check_dropout(dropout)
-    _check_normalize_output(normalize_output, normalization)
     global_pool = _check_pooling("global_pool", global_pool)
     pools = [_check_pooling("pooling", value) for value in per_layer("pooling", pooling, count)]
-    factory_kwargs = {"device": device, "dtype": dtype}
-    options = {
-        "rescale_output": rescale_output,
-        "periodicity": periodicity,
-        "initialization": initialization,
-        **factory_kwargs,
-    }
-    if out_of_range is not None:
-        options["out_of_range"] = out_of_range
-
-    stages: OrderedDict[str, nn.Module] = OrderedDict()
-    dims = None
-    for index, (kind, n_i, s_i, k_i, st_i, p_i, pool, size) in enumerate(
-        zip(
-            per_layer("layer_type", layer_type, count),
-            per_layer("n", n, count),
-            per_layer("segments", segments, count),
-            per_layer("kernel_size", kernel_size, count),
-            per_layer("stride", stride, count),
-            per_layer("padding", padding, count),
-            pools,
-            per_layer("pool_size", pool_size, count),
-            strict=True,
-        )
-    ):
-        parts = _between_layers(normalization, non_linearity, dropout, widths[index], factory_kwargs) if index else {}
-        conv = high_order_convolution_layers(
-            layer_type=kind,
-            n=n_i,
-            in_channels=widths[index],
-            out_channels=widths[index + 1],
-            kernel_size=k_i,
-            segments=s_i,
-            stride=st_i,
-            padding=p_i,
-            **options,
-        )
-        dims = _spatial_dims(conv, index, dims)
-        stage = OrderedDict(parts)
-        stage["conv"] = conv
-        if normalize_output and index == count - 1:
-            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
+    pool_sizes = per_layer("pool_size", pool_size, count)
+    conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
+    options = _layer_options(rescale_output, periodicity, out_of_range, initialization, device=device, dtype=dtype)
+    wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
+    stages, dims = _conv_stages(
+        high_order_convolution_layers, widths, {**conv_args, "padding": padding}, options, wiring
+    )
+    for stage, pool, size in zip(stages.values(), pools, pool_sizes, strict=True):
         if pool is not None:
-            stage["pool"] = _POOL[pool, dims](size)
-        stages[f"stage_{index}"] = nn.Sequential(stage)
+            stage.add_module("pool", _POOL[pool, dims](size))
     if global_pool is not None:
         stages["global_pool"] = _GLOBAL_POOL[global_pool, dims](1)
         # flatten the channel and the pooled (size-1) spatial axes counted from the end, so an
@@ -277,53 +278,13 @@ def high_order_conv_decoder(
         >>> net(torch.rand(2, 16, 4, 4) * 2 - 1).shape
         torch.Size([2, 3, 16, 16])
     """
-    widths = _check_channels(channels)
-    count = len(widths) - 1
-    dropout = check_dropout(dropout)
-    _check_normalize_output(normalize_output, normalization)
-    factory_kwargs = {"device": device, "dtype": dtype}
-    options = {
-        "rescale_output": rescale_output,
-        "periodicity": periodicity,
-        "initialization": initialization,
-        **factory_kwargs,
-    }
-    if out_of_range is not None:
-        options["out_of_range"] = out_of_range
-
-    stages: OrderedDict[str, nn.Module] = OrderedDict()
-    dims = None
-    for index, (kind, n_i, s_i, k_i, st_i, p_i, op_i) in enumerate(
-        zip(
-            per_layer("layer_type", layer_type, count),
-            per_layer("n", n, count),
-            per_layer("segments", segments, count),
-            per_layer("kernel_size", kernel_size, count),
-            per_layer("stride", stride, count),
-            per_layer("padding", padding, count),
-            per_layer("output_padding", output_padding, count),
-            strict=True,
-        )
-    ):
-        parts = _between_layers(normalization, non_linearity, dropout, widths[index], factory_kwargs) if index else {}
-        conv = high_order_convolution_transpose_layers(
-            layer_type=kind,
-            n=n_i,
-            in_channels=widths[index],
-            out_channels=widths[index + 1],
-            kernel_size=k_i,
-            segments=s_i,
-            stride=st_i,
-            padding=p_i,
-            output_padding=op_i,
-            **options,
-        )
-        dims = _spatial_dims(conv, index, dims)
-        stage = OrderedDict(parts)
-        stage["conv"] = conv
-        if normalize_output and index == count - 1:
-            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
-        stages[f"stage_{index}"] = nn.Sequential(stage)
+    conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
+    conv_args.update(padding=padding, output_padding=output_padding)
+    options = _layer_options(rescale_output, periodicity, out_of_range, initialization, device=device, dtype=dtype)
+    wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
+    stages, _ = _conv_stages(
+        high_order_convolution_transpose_layers, _check_channels(channels), conv_args, options, wiring
+    )
     return nn.Sequential(stages)
 
 
@@ -347,6 +308,30 @@ def _check_layer_counts(channels: Sequence[int], **per_layer_args: object) -> No
             f"channels has {len(channels)} entries, so the network has {count} layers and every per-layer "
             f"list needs {count} entries; {shown} (a single value is used for every layer)"
         )
+
+
+def _reference_network(
+    builder: Callable[..., nn.Sequential],
+    channels: Sequence[int],
+    per_layer_args: dict[str, object],
+    normalization: ModuleFactory | None,
+    **options: object,
+) -> tuple[list[int], nn.Sequential]:
+    """``(channels as ints, network)`` of the reference's network classes: every per-layer
+    argument checked against ``channels`` (the message naming every length), ``stride=None`` read
+    as 1, and ``normalization`` after every layer, the last included."""
+    widths = _check_channels(channels)
+    _check_layer_counts(widths, **per_layer_args)
+    if per_layer_args["stride"] is None:
+        per_layer_args = {**per_layer_args, "stride": 1}
+    network = builder(
+        channels=widths,
+        **per_layer_args,
+        normalization=normalization,
+        normalize_output=normalization is not None,
+        **options,
+    )
+    return widths, network
 
 
 class HighOrderFullyConvolutionalNetwork(nn.Module):
@@ -426,24 +411,16 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
         if pooling is not None and pooling not in _REFERENCE_POOLING:
             names = ", ".join(map(repr, _REFERENCE_POOLING))
             raise ValueError(f"pooling must be one of {names} or None; got {pooling!r}")
-        self.channels = _check_channels(channels)
-        per_layer_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
-        _check_layer_counts(self.channels, **per_layer_args, padding=padding)
         self.pooling = pooling
-        self.model = high_order_conv_encoder(
-            layer_type,
-            n,
-            self.channels,
-            kernel_size,
-            segments=segments,
-            stride=1 if stride is None else stride,
-            padding=padding,
+        per_layer_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
+        options = dict(rescale_output=rescale_output, periodicity=periodicity, initialization=initialization)
+        self.channels, self.model = _reference_network(
+            high_order_conv_encoder,
+            channels,
+            {**per_layer_args, "padding": padding},
+            normalization,
             global_pool=None if pooling is None else "avg",
-            normalization=normalization,
-            normalize_output=normalization is not None,
-            rescale_output=rescale_output,
-            periodicity=periodicity,
-            initialization=initialization,
+            **options,
             device=device,
             dtype=dtype,
         )
@@ -533,22 +510,14 @@ class HighOrderFullyDeconvolutionalNetwork(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.channels = _check_channels(channels)
         per_layer_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
-        _check_layer_counts(self.channels, **per_layer_args, padding=padding)
-        self.model = high_order_conv_decoder(
-            layer_type,
-            n,
-            self.channels,
-            kernel_size,
-            segments=segments,
-            stride=1 if stride is None else stride,
-            padding=padding,
-            normalization=normalization,
-            normalize_output=normalization is not None,
-            rescale_output=rescale_output,
-            periodicity=periodicity,
-            initialization=initialization,
+        options = dict(rescale_output=rescale_output, periodicity=periodicity, initialization=initialization)
+        self.channels, self.model = _reference_network(
+            high_order_conv_decoder,
+            channels,
+            {**per_layer_args, "padding": padding},
+            normalization,
+            **options,
             device=device,
             dtype=dtype,
         )

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .._validation import check_int
 from ..layers import high_order_fc_layers
-from ._blocks import ModuleFactory, Residual, check_dropout, make_module
+from ._blocks import ModuleFactory, Residual, check_dropout, pre_layer_parts
 
 
 def high_order_mlp(
@@ -113,15 +113,7 @@ def high_order_mlp(
         )
 
     def block(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Sequential:
-        parts: OrderedDict[str, nn.Module] = OrderedDict()
-        norm = make_module(normalization, "normalization", **factory_kwargs)
-        if norm is not None:
-            parts["norm"] = norm
-        act = make_module(non_linearity, "non_linearity", **factory_kwargs)
-        if act is not None:
-            parts["act"] = act
-        if dropout > 0:
-            parts["dropout"] = nn.Dropout(dropout)
+        parts = pre_layer_parts(normalization, non_linearity, dropout, **factory_kwargs)
         parts["layer"] = layer(width_in, width_out, n_layer, segments_layer)
         return nn.Sequential(parts)
 

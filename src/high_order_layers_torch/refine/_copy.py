@@ -141,8 +141,6 @@ def hp_refine_high_order_mlp(network_in: nn.Module, network_out: nn.Module) -> d
         The per-layer report of :func:`copy_functions_`.
 
     Raises:
-        ValueError: if a layer or module of ``network_out`` does not match its counterpart in
-            ``network_in`` beyond ``n``, ``segments``, continuity and basis family (see
-            :func:`copy_functions_`); nothing is changed then.
+        ValueError: as :func:`interpolate_high_order_mlp`.
     """
     return copy_functions_(network_in, network_out)

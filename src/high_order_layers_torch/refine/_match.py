@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..layers import Basis, FourierBasis, HighOrderConvNd, HighOrderConvTransposeNd, HighOrderLinear
-from ._refine import is_high_order
+from ..bases import Basis
+from ..layers import HighOrderConvNd, HighOrderConvTransposeNd, HighOrderLinear
+from ..layers._protocol import basis_of, is_high_order
 
 _ABSENT = object()
 
@@ -82,8 +83,9 @@ def layer_settings(module: nn.Module) -> dict[str, object]:
 
 def _comparable(module: nn.Module, name: str, value: object) -> object:
     # padding="same" and the explicit padding it stands for compute the same function
-    if name == "padding" and callable(getattr(module, "input_padding", None)):
-        return module.input_padding()
+    input_padding = getattr(module, "input_padding", None)
+    if name == "padding" and callable(input_padding):
+        return input_padding()
     return value
 
 
@@ -97,8 +99,10 @@ def check_layers_match(source: nn.Module, name_in: str, target: nn.Module, name_
     settings_in, settings_out = layer_settings(source), layer_settings(target)
     # The family may change (a projection), but two Fourier series of other periods are not a
     # refinement of one another: the copy would be a projection the user did not ask for.
-    if isinstance(source.basis, FourierBasis) and isinstance(target.basis, FourierBasis):
-        settings_in["length"], settings_out["length"] = source.basis.length, target.basis.length
+    basis_in, basis_out = basis_of(source), basis_of(target)
+    if basis_in.function_config()["basis"] == basis_out.function_config()["basis"]:
+        for key in basis_in.fixed_settings:
+            settings_in[key], settings_out[key] = basis_in.settings()[key], basis_out.settings()[key]
     names = list(settings_in) + [name for name in settings_out if name not in settings_in]
     for name in names:
         value_in, value_out = settings_in.get(name, _ABSENT), settings_out.get(name, _ABSENT)

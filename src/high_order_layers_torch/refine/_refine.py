@@ -1,9 +1,10 @@
 """p- and h-refinement of every high-order layer of a model, in place.
 
-A high-order module is any module with a ``basis`` (a :class:`~high_order_layers_torch.layers.Basis`)
-and a ``weight`` parameter whose axis ``basis_dim`` (a class attribute: 2 for fully-connected
-``(out, in, M)`` and convolution ``(out, in / groups, M, *k)`` weights, 1 for transposed
-convolution ``(in, M, out / groups, *k)`` weights) indexes that basis.
+A high-order module is any module with a ``basis`` (a :class:`~high_order_layers_torch.bases.Basis`)
+and a ``weight`` parameter whose axis ``basis_dim`` indexes that basis (see
+``layers/_protocol.py``). What a family can refine, and how exactly, is the basis' business
+(:attr:`~high_order_layers_torch.bases.Basis.refinable`, :meth:`~high_order_layers_torch.bases.Basis.replace`,
+:meth:`~high_order_layers_torch.bases.Basis.exact_transfer`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int
-from ..layers import Basis, FourierBasis, PiecewisePolynomialBasis
+from ..bases import Basis
+from ..layers._protocol import basis_dim, basis_of, is_high_order, weight_of
 from ._transfer import transfer_error, transfer_matrix
 
 #: A new value, or a function from a layer's current value to its new one.
@@ -83,42 +85,27 @@ def _resolve(target: Target, current: int) -> int:
     return current if target is None else (target(current) if callable(target) else int(target))
 
 
-def _refined_piecewise(basis: PiecewisePolynomialBasis, config: Refine, name: str) -> PiecewisePolynomialBasis:
-    nodes = basis.nodes
-    return PiecewisePolynomialBasis(
-        _resolve(config.n, basis.n),
-        _resolve(config.segments, basis.segments),
-        continuous=basis.continuous,
-        device=nodes.device,
-        dtype=nodes.dtype,
-    )
+def refined_basis(basis: Basis, config: Refine, name: str) -> Basis | None:
+    """The basis ``config`` turns ``basis`` into, or ``None`` for a family with nothing to refine.
 
-
-def _refined_fourier(basis: FourierBasis, config: Refine, name: str) -> FourierBasis:
-    if config.segments is not None:
-        raise ValueError(
-            f"layer {name!r} is a Fourier series, which has no segments; refine it with n only, "
-            "or leave it out with filter_fn"
-        )
-    frequencies = basis.frequencies
-    return FourierBasis(_resolve(config.n, basis.n), basis.length, device=frequencies.device, dtype=frequencies.dtype)
-
-
-#: How to build the refined basis, per basis type. Modules with other bases are left alone.
-REFINERS: dict[type, Callable[..., Basis]] = {
-    PiecewisePolynomialBasis: _refined_piecewise,
-    FourierBasis: _refined_fourier,
-}
-
-
-def basis_dim(module: nn.Module) -> int:
-    """The weight axis of ``module`` that indexes its basis (2 unless the module says otherwise)."""
-    return getattr(module, "basis_dim", 2)
-
-
-def is_high_order(module: nn.Module) -> bool:
-    """Whether ``module`` carries link functions: a ``Basis`` as ``basis`` and a ``weight``."""
-    return isinstance(getattr(module, "basis", None), Basis) and isinstance(getattr(module, "weight", None), Tensor)
+    Raises:
+        ValueError: for a target the family cannot take (``segments`` for a single-piece
+            family), or an invalid value (from the family's constructor).
+    """
+    if not basis.refinable:
+        return None
+    changes = {}
+    for setting in ("n", "segments"):
+        target = getattr(config, setting)
+        if target is None:
+            continue
+        if setting not in basis.refinable:
+            raise ValueError(
+                f"layer {name!r} is {basis.description}, which has no {setting}; refine it with "
+                f"{' and '.join(basis.refinable)} only, or leave it out with filter_fn"
+            )
+        changes[setting] = _resolve(target, getattr(basis, setting))
+    return basis.replace(**changes)
 
 
 def apply_transfer(weight: Tensor, transfer: Tensor, dim: int) -> Tensor:
@@ -191,12 +178,11 @@ def refine_(
     for name, module in model.named_modules():
         if not is_high_order(module):
             continue
-        refiner = next((REFINERS[t] for t in type(module.basis).__mro__ if t in REFINERS), None)
-        if refiner is None or (filter_fn is not None and not filter_fn(module, name)):
+        if filter_fn is not None and not filter_fn(module, name):
             continue
-        new_basis = refiner(module.basis, config, name)
-        if repr(new_basis) != repr(module.basis):
-            if module.weight.is_meta:
+        new_basis = refined_basis(basis_of(module), config, name)
+        if new_basis is not None and repr(new_basis) != repr(basis_of(module)):
+            if weight_of(module).is_meta:
                 raise ValueError(
                     f"layer {name or type(module).__name__!r} is on the meta device and holds no weights to refine; "
                     "materialise the model first (model.to_empty(device=...), then load_state_dict), or build it "
@@ -206,7 +192,7 @@ def refine_(
 
     report: dict[str, LayerRefinement] = {}
     for name, module, new_basis in plan:
-        old_basis, weight, dim = module.basis, module.weight, basis_dim(module)
+        old_basis, weight, dim = basis_of(module), weight_of(module), basis_dim(module)
         transfer, exact = transfer_matrix(old_basis, new_basis, samples_per_piece=config.samples_per_piece)
         error = transfer_error(
             old_basis, new_basis, transfer, links_of(weight, dim), samples_per_piece=config.samples_per_piece
