@@ -64,4 +64,4 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     allowed = tuple(choices)
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value  # type: ignore[return-value]
+    return value

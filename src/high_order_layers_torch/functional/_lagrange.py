@@ -120,7 +120,7 @@ class _ChebyshevPolynomials(torch.autograd.Function):
     derivatives (as in physics-informed losses) work too."""
 
     @staticmethod
-    def forward(t: Tensor, n: int, dim: int, first: int) -> Tensor:  # type: ignore[override]
+    def forward(t: Tensor, n: int, dim: int, first: int) -> Tensor:
         shape = list(t.shape)
         shape.insert(dim if dim >= 0 else t.dim() + 1 + dim, n - first)
         out = t.new_empty(shape)
@@ -128,18 +128,18 @@ class _ChebyshevPolynomials(torch.autograd.Function):
         return out
 
     @staticmethod
-    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:  # type: ignore[override]
+    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:
         t, ctx.n, ctx.dim, ctx.first = inputs
         ctx.save_for_backward(t)
 
     @staticmethod
-    def vmap(info, in_dims: tuple, t: Tensor, n: int, dim: int, first: int):  # type: ignore[no-untyped-def, override]
+    def vmap(info, in_dims: tuple, t: Tensor, n: int, dim: int, first: int):
         """``torch.func.vmap``: the batch axis first, the degree axis one further along."""
         t = t.movedim(in_dims[0], 0)
         return _ChebyshevPolynomials.apply(t, n, dim + 1 if dim >= 0 else dim, first), 0
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         (t,) = ctx.saved_tensors
         n, dim, first = ctx.n, ctx.dim, ctx.first
         grad_t = torch.zeros_like(t)

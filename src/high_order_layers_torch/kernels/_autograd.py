@@ -22,10 +22,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch._library.custom_ops import CustomOpDef
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class KernelPair:
             folds into that axis instead of looping.
     """
 
-    forward: Callable[..., Any]
-    backward: Callable[..., Any]
+    forward: CustomOpDef
+    backward: CustomOpDef
     reference: Callable[..., Tensor]
     tensors: int
     saved: int = 0
@@ -91,10 +94,10 @@ def second_order(
     """
 
     def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
-        _, pullback = torch.func.vjp(lambda *us: reference(*us, *params), *ts)
+        pullback = torch.func.vjp(lambda *us: reference(*us, *params), *ts)[1]
         return pullback(g)
 
-    outputs, pullback = torch.func.vjp(first_order, grad, *tensors)
+    outputs, pullback = torch.func.vjp(first_order, grad, *tensors)[:2]
     cotangents = tuple(
         g if g is not None and g.shape == out.shape else torch.zeros_like(out)
         for out, g in zip(outputs, grad_grads, strict=True)
@@ -111,7 +114,7 @@ class _Backward(torch.autograd.Function):
     """The backward operator of pair ``name``, differentiable through the reference."""
 
     @staticmethod
-    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:
         return _as_tuple(_PAIRS[name][1](*args))
 
     @staticmethod
@@ -124,7 +127,7 @@ class _Backward(torch.autograd.Function):
         ctx.num_inputs = len(inputs)
 
     @staticmethod
-    def backward(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:
         grad, *tensors = ctx.saved_tensors
         found = second_order(_PAIRS[ctx.name][2], grad, tensors, ctx.params, grad_grads)
         return (None, *found, *([None] * (ctx.num_inputs - 1 - len(found))))
@@ -138,7 +141,7 @@ class _Forward(torch.autograd.Function):
     """The forward operator of pair ``name``."""
 
     @staticmethod
-    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+    def forward(name: str, *args: Any) -> tuple[Tensor, ...]:
         return _as_tuple(_PAIRS[name][0](*args))
 
     @staticmethod
@@ -146,7 +149,7 @@ class _Forward(torch.autograd.Function):
         _setup(ctx, inputs[0], inputs[1:], output)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor, *unused: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor, *unused: Tensor | None) -> tuple[Tensor | None, ...]:
         return (None, *_backward_formula(ctx, grad), *([None] * len(ctx.params)))
 
     @staticmethod

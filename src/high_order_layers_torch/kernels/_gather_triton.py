@@ -51,6 +51,14 @@ def triton_kernels() -> ModuleType | None:
         return None
 
 
+def _loaded_kernels() -> ModuleType:
+    """The kernel module, where the caller has found Triton (:mod:`._policy`)."""
+    kernels = triton_kernels()
+    if kernels is None:
+        raise RuntimeError("the Triton kernels are not available (Triton is not installed)")
+    return kernels
+
+
 def triton_kernels_available() -> bool:
     """Whether Triton is installed (the kernels compile on first launch)."""
     return triton_kernels() is not None
@@ -93,7 +101,7 @@ def triton_gather_forward(
 ) -> tuple[Tensor, Tensor]:
     """``(y (B, O), pieces (I, B) int32)``: the sum neuron and each input's piece, which the
     backward reuses. Shape: x ``(B, I)``, weight ``(O, I, M)``."""
-    kernels = triton_kernels()
+    kernels = _loaded_kernels()
     x_ib = x.t().contiguous()  # (I, B): one input's batch is contiguous
     slabs = weight.permute(1, 2, 0).contiguous()  # (I, M, O): one slab per input
     inputs, batch = x_ib.shape
@@ -141,7 +149,7 @@ def triton_gather_backward(
     grad_slabs = torch.zeros_like(slabs)
     block_b, block_o = BACKWARD_TILE
     with _on_device_of(x_ib):
-        triton_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
+        _loaded_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
             grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
             batch, outputs, num_weights * outputs,
             SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BLOCK_B=block_b, BLOCK_O=block_o,

@@ -72,8 +72,12 @@ def _no_tensor(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
-def _wanted(grads: Sequence[Tensor], tensors: Sequence[Tensor], needs: Sequence[bool]) -> tuple[Tensor, ...]:
-    return tuple(g.contiguous() if need else _no_tensor(t) for g, t, need in zip(grads, tensors, needs, strict=True))
+def _wanted(grads: Sequence[Tensor], tensors: tuple[Tensor, Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor]:
+    """The gradients of ``(x, weight)``: each contiguous where wanted, else an empty tensor."""
+    grad_x, grad_weight = (
+        g.contiguous() if need else _no_tensor(t) for g, t, need in zip(grads, tensors, needs, strict=True)
+    )
+    return grad_x, grad_weight
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ piecewise_gather_backward_op = torch.library.custom_op(
 
 
 @piecewise_gather_backward_op.register_fake
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
     return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
 
 
@@ -147,7 +151,7 @@ def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp:
 
 
 @piecewise_gather_backward_op.register_kernel("cpu")
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None:
         return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
@@ -168,7 +172,7 @@ def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp:
 
 
 @piecewise_gather_backward_op.register_kernel("cuda")
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
     if pieces.numel() == 0 or _policy.triton_kernels_for(weight) is None:
         return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
     from ._gather_triton import triton_gather_backward
@@ -244,7 +248,7 @@ piecewise_conv_gather_backward_op = torch.library.custom_op(
 
 
 @piecewise_conv_gather_backward_op.register_fake
-def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
+def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, ...]:
     needs = params[-1]  # after the forward's parameters
     return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
 
@@ -275,7 +279,7 @@ def _conv_kernel_arguments(x: Tensor, weight: Tensor, params: Sequence[Any]) -> 
     output_padding, groups)``."""
     n, segments, continuous, clamp, stride, padding, dilation, transposed, output_padding, groups = params
     kernel = tuple(weight.shape[3:])
-    geometry = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
+    geometry: tuple[Any, ...] = (tuple(x.shape[2:]), kernel, tuple(stride), tuple(padding), tuple(dilation), transposed)
     geometry += (tuple(output_padding),)
     flat = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])).contiguous()
     piece_stride, _ = piecewise_sizes(n, segments, continuous)
@@ -335,7 +339,7 @@ piecewise_product_op = torch.library.custom_op(
 
 
 @piecewise_product_op.register_fake
-def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore[no-untyped-def]
+def _(x, weight, n, segments, continuous, linear, alpha, clamp):
     y = x.new_empty(x.shape[0], weight.shape[0])
     if _policy.cpu_kernels_for(weight) is not None:
         return y, torch.empty_like(y), torch.empty_like(y)
@@ -366,7 +370,7 @@ piecewise_product_backward_op = torch.library.custom_op(
 
 
 @piecewise_product_backward_op.register_fake
-def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):
     return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
 
 
@@ -379,7 +383,7 @@ def _product_kernel_basis(n: int, segments: int, continuous: bool, linear: bool)
 
 
 @piecewise_product_op.register_kernel("cpu")
-def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore[no-untyped-def]
+def _(x, weight, n, segments, continuous, linear, alpha, clamp):
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None or weight.shape[0] == 0:  # the kernel splits its work by outputs
         return _piecewise_product_default(x, weight, n, segments, continuous, linear, alpha, clamp)
@@ -391,7 +395,7 @@ def _(x, weight, n, segments, continuous, linear, alpha, clamp):  # type: ignore
 
 
 @piecewise_product_backward_op.register_kernel("cpu")
-def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):
     kernels = _policy.cpu_kernels_for(weight)
     if kernels is None or rest.numel() == 0:
         return _piecewise_product_backward_default(
@@ -436,7 +440,7 @@ piecewise_expansion_backward_op = torch.library.custom_op(
 
 
 @piecewise_expansion_backward_op.register_fake
-def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, n, segments, continuous, clamp, needs):
     return torch.empty_like(x)
 
 
@@ -450,7 +454,7 @@ def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor
 
 
 @piecewise_expansion_backward_op.register_kernel("cpu")
-def _(grad, x, n, segments, continuous, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, n, segments, continuous, clamp, needs):
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None:
         return _piecewise_expansion_backward_default(grad, x, n, segments, continuous, clamp, needs)
@@ -488,7 +492,7 @@ chebyshev_expansion_backward_op = torch.library.custom_op(
 
 
 @chebyshev_expansion_backward_op.register_fake
-def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, n, clamp, needs):
     return torch.empty_like(x)
 
 
@@ -501,7 +505,7 @@ def _(x: Tensor, n: int, clamp: bool) -> Tensor:
 
 
 @chebyshev_expansion_backward_op.register_kernel("cpu")
-def _(grad, x, n, clamp, needs):  # type: ignore[no-untyped-def]
+def _(grad, x, n, clamp, needs):
     kernels = _policy.cpu_kernels_for(x)
     if kernels is None or n < 2:
         return _chebyshev_expansion_backward_default(grad, x, n, clamp, needs)
@@ -546,7 +550,7 @@ fourier_values_backward_op = torch.library.custom_op(
 
 
 @fourier_values_backward_op.register_fake
-def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
+def _(grad, angle, n, rows, constant, needs):
     return torch.empty_like(angle)
 
 
@@ -560,7 +564,7 @@ def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
 
 
 @fourier_values_backward_op.register_kernel("cpu")
-def _(grad, angle, n, rows, constant, needs):  # type: ignore[no-untyped-def]
+def _(grad, angle, n, rows, constant, needs):
     kernels = _policy.cpu_kernels_for(angle)
     if kernels is None:
         return _fourier_values_backward_default(grad, angle, n, rows, constant, needs)

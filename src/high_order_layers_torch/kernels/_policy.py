@@ -271,7 +271,13 @@ def measured_conv_contraction(
     return _measured_conv[key]
 
 
-def _time_conv_contractions(input_shape, weight_shape, basis, geometry, dtype) -> str:  # type: ignore[no-untyped-def]
+def _time_conv_contractions(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    basis: tuple[int, int, bool],
+    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+    dtype: torch.dtype,
+) -> str:
     """:func:`measured_conv_contraction`'s timing (its arguments, the batch already bucketed)."""
     from ._functions import fused_piecewise_conv, fused_piecewise_expansion
     from ._references import conv_flat_weight
@@ -374,10 +380,7 @@ def sum_contraction(
     kernel = _gather_kernel(weight.device.type, weight.dtype)
     if kernel == "cpu":
         low, high = AUTOTUNE_RATIOS
-        tune = (
-            batch is not None and basis is not None and low <= num_weights / num_active <= high and _autotune_enabled()
-        )
-        if tune:
+        if batch is not None and basis is not None and low <= num_weights / num_active <= high and _autotune_enabled():
             return measured_contraction(batch, weight.shape[1], weight.shape[0], *basis, weight.dtype)
         return choose_contraction(num_weights, num_active, contraction, gather_min_ratio=FUSED_GATHER_MIN_RATIO)
     if kernel == "triton":

@@ -78,6 +78,16 @@ class BasisLayer(nn.Module):
         return self.basis.function_config()
 
     @property
+    def n(self) -> int:
+        """The basis' ``n`` (nodes per piece, frequencies, or polynomials)."""
+        return self.basis.n
+
+    @property
+    def segments(self) -> int:
+        """The basis' number of pieces (1 for single-piece families)."""
+        return self.basis.segments
+
+    @property
     def contraction(self) -> str:
         """``"auto"``, ``"dense"`` or ``"gather"`` (checked when set)."""
         return self._contraction

@@ -180,14 +180,6 @@ class _HighOrderConvBase(BasisLayer):
             groups=groups,
         )
 
-    @property
-    def n(self) -> int:
-        return self.basis.n
-
-    @property
-    def segments(self) -> int:
-        return self.basis.segments
-
     def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
         """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
         limited to ``[-1, 1]``), by the basis' :meth:`~high_order_layers_torch.bases.Basis.expansion`.

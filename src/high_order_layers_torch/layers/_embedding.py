@@ -171,6 +171,8 @@ class SinusoidalEmbedding(PositionalEmbedding):
         torch.Size([4, 8])
     """
 
+    frequencies: Tensor
+
     def __init__(
         self,
         features: int,
@@ -194,7 +196,7 @@ class SinusoidalEmbedding(PositionalEmbedding):
         dtype = dtype or torch.get_default_dtype()
         self.register_buffer("frequencies", frequencies.to(device=device, dtype=dtype), persistent=False)
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn, recurse=True):
         # After a dtype/device change recompute the frequencies rather than upcast rounded ones.
         super()._apply(fn, recurse)
         self._make_constants(device=self.frequencies.device, dtype=self.frequencies.dtype)

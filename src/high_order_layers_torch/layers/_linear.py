@@ -155,14 +155,6 @@ class HighOrderLinear(BasisLayer):
         which the suite did not measure."""
         return DEFAULT_INITIALIZATION if self.neuron == "sum" else "linear"
 
-    @property
-    def n(self) -> int:
-        return self.basis.n
-
-    @property
-    def segments(self) -> int:
-        return self.basis.segments
-
     def function_config(self) -> dict[str, ConfigValue]:
         """The basis' configuration and the neuron type: the same weights summed or multiplied
         are different functions."""

@@ -6,15 +6,13 @@ import copy
 import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 #: A module class, a callable returning a module, or a module instance (copied per use).
 ModuleFactory = Callable[..., nn.Module] | nn.Module
-
-T = TypeVar("T")
 
 
 class Residual(nn.Module):
@@ -96,13 +94,17 @@ def check_dropout(dropout: object) -> float:
     """Return ``dropout`` as a float in ``[0, 1)``."""
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
         raise TypeError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    if not 0 <= dropout < 1:
+    value = float(dropout)
+    if not 0 <= value < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    return float(dropout)
+    return value
 
 
-def per_layer(name: str, value: T | Sequence[T] | None, count: int) -> list[T | None]:
-    """Broadcast a scalar (or ``None``) to ``count`` layers, or check a sequence's length."""
+def per_layer(name: str, value: object, count: int) -> list[Any]:
+    """Broadcast a scalar (or ``None``) to ``count`` layers, or check a sequence's length.
+
+    Typed loosely on purpose: whether a sequence is one value or one per layer is decided at run
+    time (a string is one value), which a type variable cannot express."""
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != count:
             raise ValueError(

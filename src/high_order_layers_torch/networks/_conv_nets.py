@@ -4,7 +4,7 @@ transposed-convolution decoder, as plain builder functions."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -46,7 +46,7 @@ def _check_channels(channels: object) -> list[int]:
 def _check_pooling(name: str, value: object) -> str | None:
     if value is not None and value not in POOLINGS:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, POOLINGS))} or None; got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _check_normalize_output(normalize_output: object, normalization: ModuleFactory | None) -> None:
@@ -69,14 +69,17 @@ def _layer_options(
     periodicity: float | None,
     out_of_range: str | None,
     initialization: str | None,
-    **factory_kwargs: object,
 ) -> dict[str, object]:
-    """The keyword arguments every layer of a stack gets; ``out_of_range`` only when given, so
-    each layer type keeps its own default."""
-    options = {"rescale_output": rescale_output, "periodicity": periodicity, "initialization": initialization}
+    """The keyword arguments every layer of a stack gets besides ``device`` and ``dtype``;
+    ``out_of_range`` only when given, so each layer type keeps its own default."""
+    options: dict[str, object] = {
+        "rescale_output": rescale_output,
+        "periodicity": periodicity,
+        "initialization": initialization,
+    }
     if out_of_range is not None:
         options["out_of_range"] = out_of_range
-    return {**options, **factory_kwargs}
+    return options
 
 
 class _Wiring(NamedTuple):
@@ -92,31 +95,49 @@ class _Wiring(NamedTuple):
 def _conv_stages(
     build: Callable[..., nn.Module],
     widths: list[int],
-    per_layer_args: dict[str, object],
+    per_layer_args: Mapping[str, object],
     options: dict[str, object],
     wiring: _Wiring,
+    *,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
 ) -> tuple[OrderedDict[str, nn.Module], int]:
     """The stages ``stage_i`` of a stack of ``build`` layers ``widths[i] -> widths[i + 1]``
     (each a ``nn.Sequential`` of the wiring's ``norm``, ``act``, ``dropout``, then ``conv`` and,
     last, ``norm_out``) and the layers' number of spatial dimensions. Every entry of
-    ``per_layer_args`` is one value for all layers or one per layer; ``options`` go to every layer."""
+    ``per_layer_args`` is one value for all layers or one per layer; ``options``, ``device`` and
+    ``dtype`` go to every layer."""
     count = len(widths) - 1
     normalization, non_linearity, dropout, normalize_output = wiring
     dropout = check_dropout(dropout)
     _check_normalize_output(normalize_output, normalization)
-    factory_kwargs = {"device": options["device"], "dtype": options["dtype"]}
     columns = {name: per_layer(name, value, count) for name, value in per_layer_args.items()}
     stages: OrderedDict[str, nn.Module] = OrderedDict()
-    dims = None
+    dims: int | None = None
     for index in range(count):
-        parts = pre_layer_parts(normalization, non_linearity, dropout, widths[index], **factory_kwargs) if index else {}
+        parts = (
+            pre_layer_parts(normalization, non_linearity, dropout, widths[index], device=device, dtype=dtype)
+            if index
+            else {}
+        )
         layer_args = {name: column[index] for name, column in columns.items()}
         stage = OrderedDict(parts)
-        stage["conv"] = build(in_channels=widths[index], out_channels=widths[index + 1], **layer_args, **options)
+        stage["conv"] = build(
+            in_channels=widths[index],
+            out_channels=widths[index + 1],
+            **layer_args,
+            **options,
+            device=device,
+            dtype=dtype,
+        )
         dims = _spatial_dims(stage["conv"], index, dims)
         if normalize_output and index == count - 1:
-            stage["norm_out"] = make_module(normalization, "normalization", widths[-1], **factory_kwargs)
+            norm_out = make_module(normalization, "normalization", widths[-1], device=device, dtype=dtype)
+            if norm_out is not None:  # always: normalize_output needs a normalization (checked above)
+                stage["norm_out"] = norm_out
         stages[f"stage_{index}"] = nn.Sequential(stage)
+    if dims is None:  # not reached: _check_channels gives at least one layer
+        raise ValueError("a network needs at least one layer")
     return stages, dims
 
 
@@ -199,13 +220,20 @@ def high_order_conv_encoder(
     widths = _check_channels(channels)
     count = len(widths) - 1
     global_pool = _check_pooling("global_pool", global_pool)
-    pools = [_check_pooling("pooling", value) for value in per_layer("pooling", pooling, count)]
-    pool_sizes = per_layer("pool_size", pool_size, count)
+    pooling_column: list[str | None] = per_layer("pooling", pooling, count)
+    pools = [_check_pooling("pooling", value) for value in pooling_column]
+    pool_sizes: list[SizeArg | None] = per_layer("pool_size", pool_size, count)
     conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
-    options = _layer_options(rescale_output, periodicity, out_of_range, initialization, device=device, dtype=dtype)
+    options = _layer_options(rescale_output, periodicity, out_of_range, initialization)
     wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
     stages, dims = _conv_stages(
-        high_order_convolution_layers, widths, {**conv_args, "padding": padding}, options, wiring
+        high_order_convolution_layers,
+        widths,
+        {**conv_args, "padding": padding},
+        options,
+        wiring,
+        device=device,
+        dtype=dtype,
     )
     for stage, pool, size in zip(stages.values(), pools, pool_sizes, strict=True):
         if pool is not None:
@@ -280,10 +308,16 @@ def high_order_conv_decoder(
     """
     conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
     conv_args.update(padding=padding, output_padding=output_padding)
-    options = _layer_options(rescale_output, periodicity, out_of_range, initialization, device=device, dtype=dtype)
+    options = _layer_options(rescale_output, periodicity, out_of_range, initialization)
     wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
     stages, _ = _conv_stages(
-        high_order_convolution_transpose_layers, _check_channels(channels), conv_args, options, wiring
+        high_order_convolution_transpose_layers,
+        _check_channels(channels),
+        conv_args,
+        options,
+        wiring,
+        device=device,
+        dtype=dtype,
     )
     return nn.Sequential(stages)
 
@@ -424,7 +458,7 @@ class HighOrderFullyConvolutionalNetwork(nn.Module):
             device=device,
             dtype=dtype,
         )
-        dims = self.model.stage_0.conv.num_spatial_dims
+        dims = _spatial_dims(self.model.get_submodule("stage_0.conv"), 0, None)
         if pooling is None:
             # channel and spatial axes counted from the end, so unbatched input flattens too
             self.model.add_module("flatten", nn.Flatten(start_dim=-(dims + 1)))

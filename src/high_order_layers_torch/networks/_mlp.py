@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int
-from ..layers import high_order_fc_layers
+from ..functional import OutOfRange
+from ..layers import Initialization, high_order_fc_layers
 from ._blocks import ModuleFactory, Residual, check_dropout, pre_layer_parts
 
 
@@ -34,8 +35,8 @@ def high_order_mlp(
     periodicity: float | None = None,
     rescale_output: bool = False,
     alpha: float = 1.0,
-    out_of_range: str | None = None,
-    initialization: str | None = None,
+    out_of_range: OutOfRange | None = None,
+    initialization: Initialization | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
@@ -95,7 +96,6 @@ def high_order_mlp(
     dropout = check_dropout(dropout)
     if not isinstance(resnet, bool):
         raise TypeError(f"resnet must be a bool, got {resnet!r}")
-    factory_kwargs = {"device": device, "dtype": dtype}
 
     def layer(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Module:
         return high_order_fc_layers(
@@ -109,11 +109,12 @@ def high_order_mlp(
             periodicity=periodicity,
             out_of_range=out_of_range,
             initialization=initialization,
-            **factory_kwargs,
+            device=device,
+            dtype=dtype,
         )
 
     def block(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Sequential:
-        parts = pre_layer_parts(normalization, non_linearity, dropout, **factory_kwargs)
+        parts = pre_layer_parts(normalization, non_linearity, dropout, device=device, dtype=dtype)
         parts["layer"] = layer(width_in, width_out, n_layer, segments_layer)
         return nn.Sequential(parts)
 
@@ -166,8 +167,8 @@ class HighOrderMLP(nn.Module):
         periodicity: float | None = None,
         rescale_output: bool = False,
         alpha: float = 1.0,
-        out_of_range: str | None = None,
-        initialization: str | None = None,
+        out_of_range: OutOfRange | None = None,
+        initialization: Initialization | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._validation import check_int
+from ..layers._protocol import basis_of, weight_of
 from ._match import check_layers_match, check_modules_match, function_modules
 from ._refine import LayerRefinement, apply_transfer, basis_dim, links_of
 from ._transfer import transfer_error, transfer_matrix
@@ -16,9 +17,9 @@ from ._transfer import transfer_error, transfer_matrix
 def _own_state_pairs(source: nn.Module, target: nn.Module, name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(destination in target, value in source)`` for every parameter and buffer ``source`` holds
     itself, checked (so nothing is copied when any pair does not fit)."""
-    own = dict(source.named_parameters(recurse=False))
+    own: dict[str, torch.Tensor] = dict(source.named_parameters(recurse=False))
     own.update(source.named_buffers(recurse=False))
-    pairs = []
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
     for key, value in own.items():
         destination = getattr(target, key, None)
         if not isinstance(destination, torch.Tensor) or destination.shape != value.shape:
@@ -73,19 +74,22 @@ def copy_functions_(
     for (name_in, source), (name, target) in zip(high_in, high_out, strict=True):
         check_layers_match(source, name_in, target, name)
         dim_in, dim_out = basis_dim(source), basis_dim(target)
-        shape_in = list(source.weight.shape)
-        shape_out = list(target.weight.shape)
+        weight_in, weight_out = weight_of(source), weight_of(target)
+        shape_in = list(weight_in.shape)
+        shape_out = list(weight_out.shape)
         del shape_in[dim_in], shape_out[dim_out]
         if dim_in != dim_out or shape_in != shape_out:
             raise ValueError(
-                f"layers {name_in!r} and {name!r} do not match: weight shapes {tuple(source.weight.shape)} and "
-                f"{tuple(target.weight.shape)} (basis axes {dim_in} and {dim_out})"
+                f"layers {name_in!r} and {name!r} do not match: weight shapes {tuple(weight_in.shape)} and "
+                f"{tuple(weight_out.shape)} (basis axes {dim_in} and {dim_out})"
             )
         bias_in, bias_out = getattr(source, "bias", None), getattr(target, "bias", None)
-        if (bias_in is None) != (bias_out is None) or (bias_in is not None and bias_in.shape != bias_out.shape):
+        if (bias_in is None) != (bias_out is None) or (
+            bias_in is not None and bias_out is not None and bias_in.shape != bias_out.shape
+        ):
             raise ValueError(f"layers {name_in!r} and {name!r} do not match: their biases differ")
         # transfers before any copy: an unsupported basis raises here, with nothing changed yet
-        transfer, exact = transfer_matrix(source.basis, target.basis, samples_per_piece=samples_per_piece)
+        transfer, exact = transfer_matrix(basis_of(source), basis_of(target), samples_per_piece=samples_per_piece)
         plan.append((source, name, target, dim_in, transfer, exact))
     check_modules_match(other_in, other_out)
     state = [
@@ -97,13 +101,16 @@ def copy_functions_(
     report: dict[str, LayerRefinement] = {}
     with torch.no_grad():
         for source, name, target, dim, transfer, exact in plan:
+            basis_in, basis_out = basis_of(source), basis_of(target)
+            weight_in = weight_of(source)
             error = transfer_error(
-                source.basis, target.basis, transfer, links_of(source.weight, dim), samples_per_piece=samples_per_piece
+                basis_in, basis_out, transfer, links_of(weight_in, dim), samples_per_piece=samples_per_piece
             )
-            target.weight.copy_(apply_transfer(source.weight, transfer, dim))
-            if getattr(source, "bias", None) is not None:
-                target.bias.copy_(source.bias)
-            report[name] = LayerRefinement(repr(source.basis), repr(target.basis), exact, error)
+            weight_of(target).copy_(apply_transfer(weight_in, transfer, dim))
+            bias_in, bias_out = getattr(source, "bias", None), getattr(target, "bias", None)
+            if bias_in is not None and bias_out is not None:  # both or neither (checked above)
+                bias_out.copy_(bias_in)
+            report[name] = LayerRefinement(repr(basis_in), repr(basis_out), exact, error)
         for destination, value in state:
             destination.copy_(value)
     return report
