@@ -143,7 +143,8 @@ class _NamedLayer:
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         spec = cls.spec
-        assert spec.family is not None  # checked by named_signature
+        if spec.family is None:  # pragma: no cover - named_signature refused it when the class was made
+            raise TypeError(f"{cls.__name__} has no basis family")
         family = basis_parameters(spec.family)
         settings = {name: arguments.pop(name) for name in family if name in arguments}
         settings |= {name: value for name, value in spec.fixed.items() if name in family}
