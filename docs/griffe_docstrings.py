@@ -17,6 +17,10 @@
      becomes a broken link.
 
    A leading ``~`` shows only the last part of the name, as in Sphinx.
+4. A function whose keywords are a ``TypedDict`` (``**options: Unpack[ConvOptions]``) or copied
+   from another function gets its full signature at import time (``__signature__``, see
+   ``high_order_layers_torch._signatures``); griffe reads the source, so the runtime signature
+   replaces the one it read, and the reference shows every keyword with its default.
 
 Loaded through the
 ``extensions`` option of the mkdocstrings Python handler in ``mkdocs.yml``.
@@ -24,6 +28,8 @@ Loaded through the
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -101,6 +107,48 @@ def _public_names(package: griffe.Module) -> dict[str, str]:
     return public
 
 
+_KINDS = {
+    inspect.Parameter.POSITIONAL_ONLY: griffe.ParameterKind.positional_only,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD: griffe.ParameterKind.positional_or_keyword,
+    inspect.Parameter.VAR_POSITIONAL: griffe.ParameterKind.var_positional,
+    inspect.Parameter.KEYWORD_ONLY: griffe.ParameterKind.keyword_only,
+    inspect.Parameter.VAR_KEYWORD: griffe.ParameterKind.var_keyword,
+}
+
+
+def runtime_signature(function: griffe.Function) -> inspect.Signature | None:
+    """The signature a decorator gave ``function`` at import time (its ``__signature__``), if any."""
+    try:
+        target: Any = importlib.import_module(function.module.path)
+    except ImportError:
+        return None
+    for part in function.path.removeprefix(function.module.path + ".").split("."):
+        target = getattr(target, part, None)
+    signature = getattr(target, "__signature__", None)
+    return signature if isinstance(signature, inspect.Signature) else None
+
+
+def spelled_out_parameters(signature: inspect.Signature) -> griffe.Parameters:
+    """``signature`` as griffe's parameters (annotations and defaults as source text)."""
+
+    def text(value: object) -> str | None:
+        if value is inspect.Parameter.empty:
+            return None
+        return value if isinstance(value, str) else getattr(value, "__name__", repr(value))
+
+    return griffe.Parameters(
+        *(
+            griffe.Parameter(
+                p.name,
+                annotation=text(p.annotation),
+                kind=_KINDS[p.kind],
+                default=None if p.default is inspect.Parameter.empty else repr(p.default),
+            )
+            for p in signature.parameters.values()
+        )
+    )
+
+
 class DocstringFixes(griffe.Extension):
     """Read ``#:`` comments, split grouped ``Args`` entries and rewrite Sphinx roles."""
 
@@ -128,6 +176,8 @@ class DocstringFixes(griffe.Extension):
         rendered = set(public.values())
 
         for obj in _objects(pkg):
+            if isinstance(obj, griffe.Function) and (signature := runtime_signature(obj)) is not None:
+                obj.parameters = spelled_out_parameters(signature)
             if obj.docstring is None:
                 continue
 

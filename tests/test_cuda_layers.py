@@ -35,6 +35,7 @@ FC_CASES = [
     ("discontinuous_prod", 2),
     ("polynomial_prod", 1),
     ("product", 1),
+    ("chebyshev", 1),
 ]
 
 
@@ -81,7 +82,7 @@ def test_fc_float32_matches_cpu(segments):
     compare_devices(layer, x, ulps=2e3)  # float32: about 2e-4 relative, sums over 64 inputs
 
 
-@pytest.mark.parametrize("layer_type", ["continuous2d", "discontinuous2d", "polynomial2d", "fourier2d"])
+@pytest.mark.parametrize("layer_type", ["continuous2d", "discontinuous2d", "polynomial2d", "fourier2d", "chebyshev2d"])
 def test_conv_layers_match_cpu(layer_type):
     conv = high_order_convolution_layers(
         layer_type, n=3, in_channels=3, out_channels=4, kernel_size=3, segments=4, padding=1
@@ -89,7 +90,7 @@ def test_conv_layers_match_cpu(layer_type):
     compare_devices(conv, torch.rand(2, 3, 9, 9, dtype=torch.float64) * 2 - 1, ulps=1e5)
 
 
-@pytest.mark.parametrize("layer_type", ["continuous1d", "discontinuous3d"])
+@pytest.mark.parametrize("layer_type", ["continuous1d", "discontinuous3d", "chebyshev1d"])
 def test_conv_transpose_layers_match_cpu(layer_type):
     dims = 1 if layer_type.endswith("1d") else 3
     conv = high_order_convolution_transpose_layers(
@@ -112,7 +113,7 @@ def test_deterministic_mode_repeats_bit_for_bit():
         assert_close_scaled(got, want.cpu(), ulps=2e3)
 
 
-@pytest.mark.parametrize("layer_type", ["continuous", "polynomial", "fourier", "continuous_prod"])
+@pytest.mark.parametrize("layer_type", ["continuous", "polynomial", "fourier", "continuous_prod", "chebyshev"])
 def test_bf16_autocast_trains_close_to_float32(layer_type):
     net = HighOrderMLP(layer_type, n=4, in_width=16, out_width=4, hidden_layers=1, hidden_width=32, segments=8).cuda()
     x = torch.rand(256, 16, device="cuda") * 2 - 1

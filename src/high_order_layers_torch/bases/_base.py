@@ -111,7 +111,7 @@ class Basis(nn.Module):
             self._make_constants(device=reference.device, dtype=reference.dtype)
         return self
 
-    def _make_constants(self, *, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+    def _make_constants(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         """(Re)register the non-persistent constant buffers in ``dtype`` on ``device``."""
 
     # ----------------------------------------------------------------------------------------

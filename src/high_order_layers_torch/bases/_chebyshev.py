@@ -55,7 +55,7 @@ class ChebyshevBasis(Basis):
         self.num_weights = self.num_active = self.n
         self._make_constants(device=device, dtype=dtype)
 
-    def _make_constants(self, *, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+    def _make_constants(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         # No constants: an empty buffer keeps the basis' device and dtype for replace().
         self.register_buffer("anchor", torch.empty(0, device=device, dtype=dtype), persistent=False)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Unpack
 
 import torch
 from torch import Tensor
 
+from .._signatures import FactoryKwargs, factory_defaults, spell_out
 from .._validation import check_int, check_positive_float
 from ..functional import fourier_frequencies
 from ..kernels import fused_fourier_values
@@ -34,21 +36,15 @@ class FourierBasis(Basis):
     fixed_settings = ("length",)
     frequencies: Tensor
 
-    def __init__(
-        self,
-        n: int,
-        length: float = 2.0,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    @spell_out(factory_defaults)
+    def __init__(self, n: int, length: float = 2.0, **factory: Unpack[FactoryKwargs]) -> None:
         super().__init__()
         self.n = check_int("n", n, minimum=0)
         self.length = check_positive_float("length", length)
         self.num_weights = self.num_active = 2 * n + 1
-        self._make_constants(device=device, dtype=dtype)
+        self._make_constants(**factory)
 
-    def _make_constants(self, *, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+    def _make_constants(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         frequencies = fourier_frequencies(self.n, self.length, dtype=torch.float64)
         self.register_buffer(
             "frequencies", frequencies.to(device=device, dtype=dtype or torch.get_default_dtype()), persistent=False

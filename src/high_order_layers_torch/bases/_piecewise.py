@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 from torch import Tensor
 
+from .._signatures import FactoryKwargs, factory_defaults, spell_out
 from .._validation import check_bool, check_int
 from ..functional import (
     chebyshev_lobatto_nodes,
@@ -57,24 +60,17 @@ class PiecewisePolynomialBasis(Basis):
     nodes: Tensor
     chebyshev_to_lagrange: Tensor
 
-    def __init__(
-        self,
-        n: int,
-        segments: int = 1,
-        *,
-        continuous: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    @spell_out(factory_defaults)
+    def __init__(self, n: int, segments: int = 1, *, continuous: bool = True, **factory: Unpack[FactoryKwargs]) -> None:
         super().__init__()
         self.n = check_int("n", n, minimum=1)
         self.segments = check_int("segments", segments, minimum=1)
         self.continuous = check_bool("continuous", continuous)
         self.piece_offset, self.num_weights = piecewise_sizes(n, self.segments, self.continuous)
         self.num_active = n
-        self._make_constants(device=device, dtype=dtype)
+        self._make_constants(**factory)
 
-    def _make_constants(self, *, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+    def _make_constants(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         dtype = dtype or torch.get_default_dtype()
         nodes = chebyshev_lobatto_nodes(self.n, dtype=torch.float64)
         self.register_buffer("nodes", nodes.to(device=device, dtype=dtype), persistent=False)

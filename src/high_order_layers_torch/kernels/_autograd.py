@@ -13,7 +13,7 @@ This module joins them into one differentiable function:
   The same formulas are registered on the operators with ``register_autograd``, so calling an
   operator directly (``torch.ops.high_order_layers.*``) is differentiable as well.
 
-A pair is described by a :class:`KernelPair`; :func:`differentiable` turns it into the function
+A pair is named, with its reference, to :func:`differentiable`, which turns it into the function
 the layers call.
 """
 
@@ -21,45 +21,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from torch._library.custom_ops import CustomOpDef
-
-
-@dataclass(frozen=True)
-class KernelPair:
-    """A forward operator and its backward, with their pure-torch reference.
-
-    - ``forward(*tensors, *params) -> (output, *saved)``: ``saved`` are extra tensors the kernel
-      hands to its backward (the same number on every call; empty tensors where a device's kernel
-      needs none).
-    - ``backward(grad, *tensors, *saved, *params, needs) -> (grad_0, ..., grad_{tensors-1})``:
-      ``needs[j]`` says whether tensor ``j`` wants its gradient (an empty tensor comes back where
-      it does not).
-    - ``reference(*tensors, *params) -> output`` in differentiable torch operations.
-
-    Attributes:
-        forward: the forward operator.
-        backward: the backward operator.
-        reference: the pure-torch reference of the output.
-        tensors: how many leading arguments are tensors.
-        saved: how many extra tensors the forward returns.
-        batch_leading: the first tensor and every output have a leading batch axis, and the output
-            of a sample depends on that sample only; ``vmap`` over the first tensor alone then
-            folds into that axis instead of looping.
-    """
-
-    forward: CustomOpDef
-    backward: CustomOpDef
-    reference: Callable[..., Tensor]
-    tensors: int
-    saved: int = 0
-    batch_leading: bool = True
 
 
 def _as_tuple(value: Tensor | Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -210,18 +175,38 @@ def _as_operator_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
     return operator_rule
 
 
-def differentiable(pair: KernelPair, namespace: str, name: str) -> Callable[..., Tensor]:
-    """The differentiable function ``f(*tensors, *params) -> output`` of ``pair``, whose
-    operators are ``torch.ops.<namespace>.<name>`` and ``<name>_backward``; also registers the
-    same formulas as the operators' autograd."""
+def differentiable(
+    qualname: str, reference: Callable[..., Tensor], *, tensors: int, saved: int = 0, batch_leading: bool = True
+) -> Callable[..., Tensor]:
+    """The differentiable function ``f(*tensors, *params) -> output`` of the operator pair
+    ``torch.ops.<namespace>.<name>`` and ``<name>_backward`` (``qualname = "<namespace>::<name>"``);
+    also registers the same formulas as the operators' autograd and ``vmap`` rules.
+
+    - ``forward(*tensors, *params) -> (output, *saved)``: ``saved`` are extra tensors the kernel
+      hands to its backward (the same number on every call; empty tensors where a device's kernel
+      needs none).
+    - ``backward(grad, *tensors, *saved, *params, needs) -> (grad_0, ..., grad_{tensors-1})``:
+      ``needs[j]`` says whether tensor ``j`` wants its gradient (an empty tensor comes back where
+      it does not).
+
+    Args:
+        qualname: the forward operator's qualified name.
+        reference: ``reference(*tensors, *params) -> output`` in differentiable torch operations.
+        tensors: how many leading arguments are tensors.
+        saved: how many extra tensors the forward returns.
+        batch_leading: the first tensor and every output have a leading batch axis, and the output
+            of a sample depends on that sample only; ``vmap`` over the first tensor alone then
+            folds into that axis instead of looping.
+    """
+    namespace, name = qualname.split("::")
     operators = getattr(torch.ops, namespace)
     _PAIRS[name] = (
         getattr(operators, name).default,
         getattr(operators, f"{name}_backward").default,
-        pair.reference,
-        pair.tensors,
-        pair.saved,
-        pair.batch_leading,
+        reference,
+        tensors,
+        saved,
+        batch_leading,
     )
 
     def setup_for_operator(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -236,10 +221,13 @@ def differentiable(pair: KernelPair, namespace: str, name: str) -> Callable[...,
     def second_order_for_operator(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:
         return _Backward.backward(ctx, *grad_grads)[1:]
 
-    pair.forward.register_autograd(backward_for_operator, setup_context=setup_for_operator)
-    pair.backward.register_autograd(second_order_for_operator, setup_context=setup_backward_for_operator)
-    torch.library.register_vmap(pair.forward, _as_operator_rule(functools.partial(_vmap_forward, name)))
-    torch.library.register_vmap(pair.backward, _as_operator_rule(functools.partial(_vmap_backward, name)))
+    backward_qualname = f"{qualname}_backward"
+    torch.library.register_autograd(qualname, backward_for_operator, setup_context=setup_for_operator)
+    torch.library.register_autograd(
+        backward_qualname, second_order_for_operator, setup_context=setup_backward_for_operator
+    )
+    torch.library.register_vmap(qualname, _as_operator_rule(functools.partial(_vmap_forward, name)))
+    torch.library.register_vmap(backward_qualname, _as_operator_rule(functools.partial(_vmap_backward, name)))
 
     def apply(*args: Any) -> Tensor:
         if torch.is_grad_enabled() and any(isinstance(arg, Tensor) and arg.requires_grad for arg in args):

@@ -56,7 +56,7 @@ from ..functional import (
 )
 from ..functional import piecewise_expansion as piecewise_expansion_reference_fn
 from . import _policy, _references
-from ._autograd import KernelPair, differentiable
+from ._autograd import differentiable
 
 NAMESPACE = "high_order_layers"
 
@@ -575,36 +575,12 @@ def _(grad, angle, n, rows, constant, needs):
 # ----------------------------------------------------------------------------------------------
 # The differentiable entry points
 
-piecewise_gather = differentiable(
-    KernelPair(piecewise_gather_op, piecewise_gather_backward_op, _gather_reference, tensors=2, saved=1),
-    NAMESPACE,
-    "piecewise_gather",
-)
-piecewise_conv_gather = differentiable(
-    KernelPair(piecewise_conv_gather_op, piecewise_conv_gather_backward_op, conv_gather_reference, tensors=2),
-    NAMESPACE,
-    "piecewise_conv_gather",
-)
-piecewise_product = differentiable(
-    KernelPair(piecewise_product_op, piecewise_product_backward_op, product_reference, tensors=2, saved=2),
-    NAMESPACE,
-    "piecewise_product",
-)
-piecewise_expansion = differentiable(
-    KernelPair(piecewise_expansion_op, piecewise_expansion_backward_op, piecewise_expansion_reference, tensors=1),
-    NAMESPACE,
-    "piecewise_expansion",
-)
-chebyshev_expansion = differentiable(
-    KernelPair(chebyshev_expansion_op, chebyshev_expansion_backward_op, chebyshev_expansion_reference, tensors=1),
-    NAMESPACE,
-    "chebyshev_expansion",
-)
-fourier_values = differentiable(
-    KernelPair(fourier_values_op, fourier_values_backward_op, fourier_values_reference, tensors=1),
-    NAMESPACE,
-    "fourier_values",
-)
+piecewise_gather = differentiable(f"{NAMESPACE}::piecewise_gather", _gather_reference, tensors=2, saved=1)
+piecewise_conv_gather = differentiable(f"{NAMESPACE}::piecewise_conv_gather", conv_gather_reference, tensors=2)
+piecewise_product = differentiable(f"{NAMESPACE}::piecewise_product", product_reference, tensors=2, saved=2)
+piecewise_expansion = differentiable(f"{NAMESPACE}::piecewise_expansion", piecewise_expansion_reference, tensors=1)
+chebyshev_expansion = differentiable(f"{NAMESPACE}::chebyshev_expansion", chebyshev_expansion_reference, tensors=1)
+fourier_values = differentiable(f"{NAMESPACE}::fourier_values", fourier_values_reference, tensors=1)
 
 #: Every operator of the namespace, forward then backward, for tests and ``opcheck``.
 OPERATORS = (

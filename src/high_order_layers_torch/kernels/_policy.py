@@ -267,22 +267,17 @@ def measured_conv_contraction(
     shape = (_batch_bucket(input_shape[0]), *input_shape[1:])
     key = (shape, weight_shape, basis, geometry, dtype, torch.get_num_threads())
     if key not in _measured_conv:
-        _measured_conv[key] = _time_conv_contractions(*key[:5])
+        _measured_conv[key] = _time_conv_contractions(key[:5])
     return _measured_conv[key]
 
 
-def _time_conv_contractions(
-    input_shape: tuple[int, ...],
-    weight_shape: tuple[int, ...],
-    basis: tuple[int, int, bool],
-    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
-    dtype: torch.dtype,
-) -> str:
-    """:func:`measured_conv_contraction`'s timing (its arguments, the batch already bucketed)."""
+def _time_conv_contractions(case: tuple) -> str:
+    """:func:`measured_conv_contraction`'s timing of ``case``, its arguments (the batch already
+    bucketed)."""
     from ._functions import fused_piecewise_conv, fused_piecewise_expansion
     from ._references import conv_flat_weight
 
-    n, segments, continuous = basis
+    input_shape, weight_shape, (n, segments, continuous), geometry, dtype = case
     stride, padding, dilation, transposed, output_padding, groups = geometry
     with torch.inference_mode(False), torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(0)

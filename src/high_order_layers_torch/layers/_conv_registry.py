@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import ChainMap
+from typing import Unpack
 
-import torch
 from torch import nn
 
-from ..functional import Contraction, OutOfRange
-from ._conv import SizeArg
-from ._init import Initialization
+from .._signatures import spell_out
+from ._conv import HighOrderConvNd, SizeArg
+from ._conv_transpose import HighOrderConvTransposeNd
 from ._named import CONV_LAYERS, CONV_TRANSPOSE_LAYERS, FAMILY_CONV_LAYERS, FAMILY_CONV_TRANSPOSE_LAYERS
+from ._options import BUILDER_ORDER, ConvOptions, ConvTransposeOptions, builder_defaults
 from ._registry import build_checked
 
 
+@spell_out(builder_defaults, HighOrderConvNd, order=BUILDER_ORDER)
 def high_order_convolution_layers(
     layer_type: str,
     n: int,
@@ -21,21 +23,7 @@ def high_order_convolution_layers(
     out_channels: int,
     kernel_size: SizeArg,
     segments: int = 2,
-    *,
-    stride: SizeArg = 1,
-    padding: SizeArg | str = 0,
-    dilation: SizeArg = 1,
-    groups: int = 1,
-    bias: bool = False,
-    padding_mode: str = "zeros",
-    length: float = 2.0,
-    rescale_output: bool = False,
-    periodicity: float | None = None,
-    out_of_range: OutOfRange | None = None,
-    contraction: Contraction = "auto",
-    initialization: Initialization | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    **options: Unpack[ConvOptions],
 ) -> nn.Module:
     """Build a high-order convolution by its ``layer_type`` name (a key of :data:`CONV_LAYERS`
     or :data:`FAMILY_CONV_LAYERS`).
@@ -73,10 +61,11 @@ def high_order_convolution_layers(
         >>> layer = high_order_convolution_layers("continuous2d", n=3, in_channels=3, out_channels=16,
         ...                                       kernel_size=3, segments=4, padding=1)
     """
-    # locals(): every argument, by name
-    return build_checked(ChainMap(CONV_LAYERS, FAMILY_CONV_LAYERS), **locals())
+    sizes = dict(n=n, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, segments=segments)
+    return build_checked(ChainMap(CONV_LAYERS, FAMILY_CONV_LAYERS), layer_type, **sizes, **options)
 
 
+@spell_out(builder_defaults, HighOrderConvTransposeNd, order=BUILDER_ORDER)
 def high_order_convolution_transpose_layers(
     layer_type: str,
     n: int,
@@ -84,21 +73,7 @@ def high_order_convolution_transpose_layers(
     out_channels: int,
     kernel_size: SizeArg,
     segments: int = 2,
-    *,
-    stride: SizeArg = 1,
-    padding: SizeArg = 0,
-    output_padding: SizeArg = 0,
-    dilation: SizeArg = 1,
-    groups: int = 1,
-    bias: bool = False,
-    length: float = 2.0,
-    rescale_output: bool = False,
-    periodicity: float | None = None,
-    out_of_range: OutOfRange | None = None,
-    contraction: Contraction = "auto",
-    initialization: Initialization | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    **options: Unpack[ConvTransposeOptions],
 ) -> nn.Module:
     """Build a high-order transposed convolution by its ``layer_type`` name (a key of
     :data:`CONV_TRANSPOSE_LAYERS` or :data:`FAMILY_CONV_TRANSPOSE_LAYERS`; the same names as
@@ -117,5 +92,5 @@ def high_order_convolution_transpose_layers(
         >>> layer = high_order_convolution_transpose_layers("continuous2d", n=3, in_channels=16,
         ...                                                 out_channels=3, kernel_size=2, stride=2)
     """
-    # locals(): every argument, by name
-    return build_checked(ChainMap(CONV_TRANSPOSE_LAYERS, FAMILY_CONV_TRANSPOSE_LAYERS), **locals())
+    sizes = dict(n=n, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, segments=segments)
+    return build_checked(ChainMap(CONV_TRANSPOSE_LAYERS, FAMILY_CONV_TRANSPOSE_LAYERS), layer_type, **sizes, **options)

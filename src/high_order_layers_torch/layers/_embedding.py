@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any, Unpack
 
 import torch
 from torch import Tensor, nn
 
+from .._signatures import FactoryKwargs, factory_defaults, same_arguments_as, spell_out
 from .._validation import check_bool, check_int, check_positive_float
 from ..functional import expand_basis
 from ._basis import FourierBasis, PiecewisePolynomialBasis
@@ -76,18 +78,10 @@ class PiecewiseEmbedding(PositionalEmbedding):
         torch.Size([5, 18])
     """
 
-    def __init__(
-        self,
-        n: int,
-        segments: int = 1,
-        *,
-        continuous: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    @same_arguments_as(PiecewisePolynomialBasis)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        check_bool("continuous", continuous)
-        self.basis = PiecewisePolynomialBasis(n, segments, continuous=continuous, device=device, dtype=dtype)
+        self.basis = PiecewisePolynomialBasis(*args, **kwargs)
         self.features = self.basis.num_weights
 
     def embed(self, x: Tensor) -> Tensor:
@@ -122,19 +116,14 @@ class FourierEmbedding(PositionalEmbedding):
         torch.Size([3, 16])
     """
 
+    @spell_out(FourierBasis)
     def __init__(
-        self,
-        n: int,
-        length: float = 2.0,
-        *,
-        constant: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        self, n: int, length: float = 2.0, *, constant: bool = False, **factory: Unpack[FactoryKwargs]
     ) -> None:
         super().__init__()
         check_int("n", n, minimum=1)
         self.constant = check_bool("constant", constant)
-        self.basis = FourierBasis(n, length, device=device, dtype=dtype)
+        self.basis = FourierBasis(n, length, **factory)
         self.features = 2 * n + (1 if constant else 0)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -173,14 +162,9 @@ class SinusoidalEmbedding(PositionalEmbedding):
 
     frequencies: Tensor
 
+    @spell_out(factory_defaults)
     def __init__(
-        self,
-        features: int,
-        max_period: float = 10000.0,
-        *,
-        scale: float = 1.0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        self, features: int, max_period: float = 10000.0, *, scale: float = 1.0, **factory: Unpack[FactoryKwargs]
     ) -> None:
         super().__init__()
         self.features = check_int("features", features, minimum=2)
@@ -188,9 +172,9 @@ class SinusoidalEmbedding(PositionalEmbedding):
             raise ValueError(f"features must be even (sin and cos pairs), got {features}")
         self.max_period = check_positive_float("max_period", max_period)
         self.scale = check_positive_float("scale", scale)
-        self._make_constants(device=device, dtype=dtype)
+        self._make_constants(**factory)
 
-    def _make_constants(self, *, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+    def _make_constants(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         exponents = torch.arange(0, self.features, 2, dtype=torch.float64) / self.features
         frequencies = self.max_period**-exponents  # computed in float64, then cast
         dtype = dtype or torch.get_default_dtype()

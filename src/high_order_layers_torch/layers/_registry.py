@@ -5,14 +5,17 @@ from __future__ import annotations
 import inspect
 from collections import ChainMap
 from collections.abc import Mapping
+from typing import Unpack
 
 import torch
 from torch import nn
 
+from .._signatures import FactoryKwargs, factory_defaults, spell_out
 from .._validation import check_bool, check_int
-from ..functional import OutOfRange
-from ._init import Initialization, check_initialization
+from ._init import check_initialization
+from ._linear import HighOrderLinear
 from ._named import FAMILY_FC_LAYERS, FC_LAYERS
+from ._options import BUILDER_ORDER, FCOptions, builder_defaults
 
 
 class LinearReLU(nn.Module):
@@ -39,29 +42,18 @@ class LinearReLU(nn.Module):
         torch.Size([5, 2])
     """
 
+    @spell_out(factory_defaults)
     def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        self, in_features: int, out_features: int, bias: bool = True, **factory: Unpack[FactoryKwargs]
     ) -> None:
         super().__init__()
         check_int("in_features", in_features, minimum=1)
         check_int("out_features", out_features, minimum=1)
-        self.linear = nn.Linear(in_features, out_features, bias=check_bool("bias", bias), device=device, dtype=dtype)
+        self.linear = nn.Linear(in_features, out_features, bias=check_bool("bias", bias), **factory)
         self.relu = nn.ReLU()
 
-    @property
-    def in_features(self) -> int:
-        """Input size of the linear map."""
-        return self.linear.in_features
-
-    @property
-    def out_features(self) -> int:
-        """Output size of the linear map."""
-        return self.linear.out_features
+    in_features = property(lambda self: self.linear.in_features, doc="Input size of the linear map.")
+    out_features = property(lambda self: self.linear.out_features, doc="Output size of the linear map.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.linear(x))
@@ -144,21 +136,9 @@ def build_checked(registry: Mapping[str, type[nn.Module]], layer_type: str, **op
     return build_from_registry(registry, layer_type, **options)
 
 
+@spell_out(builder_defaults, HighOrderLinear, order=BUILDER_ORDER)
 def high_order_fc_layers(
-    layer_type: str,
-    n: int,
-    in_features: int,
-    out_features: int,
-    segments: int = 2,
-    *,
-    alpha: float = 1.0,
-    length: float = 2.0,
-    rescale_output: bool = False,
-    periodicity: float | None = None,
-    out_of_range: OutOfRange | None = None,
-    initialization: Initialization | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    layer_type: str, n: int, in_features: int, out_features: int, segments: int = 2, **options: Unpack[FCOptions]
 ) -> nn.Module:
     """Build a fully-connected layer by its ``layer_type`` name: a high-order layer from
     :data:`FC_LAYERS` or :data:`FAMILY_FC_LAYERS`, or a plain baseline from
@@ -212,5 +192,6 @@ def high_order_fc_layers(
     Example:
         >>> layer = high_order_fc_layers("continuous", n=5, in_features=784, out_features=100, segments=4)
     """
-    # locals(): every argument, by name; the ChainMap is a view, so it sees entries added later
-    return build_checked(ChainMap(FC_LAYERS, FAMILY_FC_LAYERS, BASELINE_FC_LAYERS), **locals())
+    sizes = dict(n=n, in_features=in_features, out_features=out_features, segments=segments)
+    # the ChainMap is a view, so it sees entries added later
+    return build_checked(ChainMap(FC_LAYERS, FAMILY_FC_LAYERS, BASELINE_FC_LAYERS), layer_type, **sizes, **options)

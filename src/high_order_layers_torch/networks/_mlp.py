@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .._signatures import same_arguments_as
 from .._validation import check_int
 from ..functional import OutOfRange
 from ..layers import Initialization, high_order_fc_layers
@@ -144,61 +146,10 @@ class HighOrderMLP(nn.Module):
         torch.Size([5, 1])
     """
 
-    def __init__(
-        self,
-        layer_type: str,
-        n: int,
-        in_width: int,
-        out_width: int,
-        hidden_layers: int,
-        hidden_width: int,
-        *,
-        segments: int = 2,
-        in_segments: int | None = None,
-        hidden_segments: int | None = None,
-        out_segments: int | None = None,
-        n_in: int | None = None,
-        n_hidden: int | None = None,
-        n_out: int | None = None,
-        normalization: ModuleFactory | None = None,
-        non_linearity: ModuleFactory | None = None,
-        dropout: float = 0.0,
-        resnet: bool = False,
-        periodicity: float | None = None,
-        rescale_output: bool = False,
-        alpha: float = 1.0,
-        out_of_range: OutOfRange | None = None,
-        initialization: Initialization | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    @same_arguments_as(high_order_mlp)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.model = high_order_mlp(
-            layer_type,
-            n,
-            in_width,
-            out_width,
-            hidden_layers,
-            hidden_width,
-            segments=segments,
-            in_segments=in_segments,
-            hidden_segments=hidden_segments,
-            out_segments=out_segments,
-            n_in=n_in,
-            n_hidden=n_hidden,
-            n_out=n_out,
-            normalization=normalization,
-            non_linearity=non_linearity,
-            dropout=dropout,
-            resnet=resnet,
-            periodicity=periodicity,
-            rescale_output=rescale_output,
-            alpha=alpha,
-            out_of_range=out_of_range,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
-        )
+        self.model = high_order_mlp(*args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
