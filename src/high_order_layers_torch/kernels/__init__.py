@@ -27,6 +27,7 @@ from ._policy import CONV_GATHER_MIN_RATIO as CONV_GATHER_MIN_RATIO
 from ._policy import CONV_TRITON_GATHER_MIN_RATIO as CONV_TRITON_GATHER_MIN_RATIO
 from ._policy import FUSED_GATHER_MIN_RATIO as FUSED_GATHER_MIN_RATIO
 from ._policy import TRITON_GATHER_MIN_RATIO as TRITON_GATHER_MIN_RATIO
+from ._policy import ConvGeometry as ConvGeometry
 from ._policy import conv_contraction as conv_contraction
 from ._policy import cpu_kernels_support as cpu_kernels_support
 from ._policy import override as override
@@ -40,6 +41,7 @@ __all__ = [
     "FUSED_GATHER_MIN_RATIO",
     "OPERATORS",
     "TRITON_GATHER_MIN_RATIO",
+    "ConvGeometry",
     "conv_contraction",
     "cpu_isa",
     "cpu_kernels_available",

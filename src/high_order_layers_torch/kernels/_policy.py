@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import ModuleType
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -247,6 +248,20 @@ CONV_GATHER_MIN_RATIO = 1.5
 #: dense expansion also holds 25-40x the memory.
 CONV_TRITON_GATHER_MIN_RATIO = 40
 
+
+class ConvGeometry(NamedTuple):
+    """Where a convolution's kernel taps read, as
+    :func:`~high_order_layers_torch.kernels.fused_piecewise_conv` takes it (``**geometry._asdict()``);
+    a padded input has ``padding`` 0 here."""
+
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    transposed: bool
+    output_padding: tuple[int, ...]
+    groups: int
+
+
 #: ``(batch bucket, input shape, weight shape, basis, geometry, dtype, threads)`` -> the faster one.
 _measured_conv: dict[tuple, str] = {}
 
@@ -256,7 +271,7 @@ def measured_conv_contraction(
     input_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
     basis: tuple[int, int, bool],
-    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+    geometry: tuple,
     dtype: torch.dtype,
 ) -> str:
     """The faster of ``"dense"`` and ``"gather"`` for a piecewise convolution of this shape on
@@ -314,7 +329,7 @@ def conv_contraction(
     *,
     input_shape: tuple[int, ...],
     basis: tuple[int, int, bool],
-    geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool, tuple[int, ...], int],
+    geometry: ConvGeometry,
 ) -> str:
     """``"dense"`` or ``"gather"`` for a piecewise convolution with ``weight``, resolving
     ``"auto"`` as :func:`sum_contraction` does for fully-connected layers: dense where every weight
@@ -334,7 +349,8 @@ def conv_contraction(
         return "dense"
     low, high = AUTOTUNE_RATIOS
     if low <= ratio <= high and _autotune_enabled():
-        return measured_conv_contraction(input_shape, tuple(weight.shape), basis, geometry, weight.dtype)
+        # a plain tuple: a NamedTuple does not survive dynamo's call of a constant-result function
+        return measured_conv_contraction(input_shape, tuple(weight.shape), basis, tuple(geometry), weight.dtype)
     return "gather" if ratio >= CONV_GATHER_MIN_RATIO else "dense"
 
 

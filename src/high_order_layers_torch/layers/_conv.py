@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._signatures import FactoryKwargs, spell_out
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
 from ..functional import OUT_OF_RANGE_POLICIES, Contraction, OutOfRange
-from ..kernels import conv_contraction, fused_piecewise_conv
+from ..kernels import ConvGeometry, conv_contraction, fused_piecewise_conv
 from ._basis import Basis, BasisLayer
 from ._init import Initialization, check_initialization, initialize_links_
 
@@ -37,8 +38,29 @@ PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
 _PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+#: The order of the keyword-only parameters in ``inspect.signature``, as ``torch.nn.Conv2d`` has
+#: them (the transposed convolutions follow ``torch.nn.ConvTranspose2d``).
+CONV_ORDER = "stride padding dilation groups bias padding_mode"
+CONV_TRANSPOSE_ORDER = "stride padding output_padding groups bias dilation padding_mode"
 
 SizeArg = int | Sequence[int]
+
+
+class ConvLayerOptions(FactoryKwargs, total=False):
+    """The keywords :class:`HighOrderConvNd` and :class:`HighOrderConvTransposeNd` share (see
+    :class:`HighOrderConvNd` for their meaning): each passes them on to the common base."""
+
+    stride: SizeArg
+    dilation: SizeArg
+    groups: int
+    bias: bool
+    padding_mode: PaddingMode
+    rescale_output: bool
+    out_of_range: OutOfRange
+    periodicity: float | None
+    contraction: Contraction
+    initialization: Initialization | None
+    num_spatial_dims: int | None
 
 
 def int_tuple(name: str, value: object, dims: int, *, minimum: int) -> tuple[int, ...]:
@@ -141,7 +163,7 @@ class _HighOrderConvBase(BasisLayer):
             with torch.no_grad():
                 self.bias.zero_()
 
-    def _gathers(self, x: Tensor, geometry: tuple) -> bool:
+    def _gathers(self, x: Tensor, geometry: ConvGeometry) -> bool:
         """Whether this forward contracts by gathering (see ``contraction``): a piecewise basis
         with more weights than active ones, and :func:`~high_order_layers_torch.kernels.conv_contraction`
         choosing it for this input's shape and the convolution's ``geometry``."""
@@ -160,25 +182,13 @@ class _HighOrderConvBase(BasisLayer):
         )
         return choice == "gather"
 
-    def _gather(self, x: Tensor, clamp: bool, geometry: tuple) -> Tensor:
+    def _gather(self, x: Tensor, clamp: bool, geometry: ConvGeometry) -> Tensor:
         """The convolution of the (padded, prepared) input by
         :func:`~high_order_layers_torch.kernels.fused_piecewise_conv`, before rescaling and bias."""
         layout = self.basis.gather_layout()
         if layout is None:
             raise ValueError(f"{type(self.basis).__name__} has no gather form; contract it densely")
-        stride, padding, dilation, transposed, output_padding, groups = geometry
-        return fused_piecewise_conv(
-            x,
-            self.weight,
-            *layout,
-            clamp=clamp,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            transposed=transposed,
-            output_padding=output_padding,
-            groups=groups,
-        )
+        return fused_piecewise_conv(x, self.weight, *layout, clamp=clamp, **geometry._asdict())
 
     def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
         """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
@@ -309,6 +319,7 @@ class HighOrderConvNd(_HighOrderConvBase):
 
     basis_dim: ClassVar[int] = 2
 
+    @spell_out(_HighOrderConvBase.__init__, order=CONV_ORDER)
     def __init__(
         self,
         in_channels: int,
@@ -316,40 +327,10 @@ class HighOrderConvNd(_HighOrderConvBase):
         kernel_size: SizeArg,
         basis: Basis,
         *,
-        stride: SizeArg = 1,
         padding: SizeArg | str = 0,
-        dilation: SizeArg = 1,
-        groups: int = 1,
-        bias: bool = False,
-        padding_mode: PaddingMode = "zeros",
-        rescale_output: bool = False,
-        out_of_range: OutOfRange = "clamp",
-        periodicity: float | None = None,
-        contraction: Contraction = "auto",
-        initialization: Initialization | None = None,
-        num_spatial_dims: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        **options: Unpack[ConvLayerOptions],
     ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            contraction=contraction,
-            initialization=initialization,
-            num_spatial_dims=num_spatial_dims,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(in_channels, out_channels, kernel_size, basis, **options)
         self.padding = self._check_padding(padding)
         self.reset_parameters()
 
@@ -415,7 +396,7 @@ class HighOrderConvNd(_HighOrderConvBase):
         if any(pad):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
         dims = self.num_spatial_dims
-        geometry = (self.stride, (0,) * dims, self.dilation, False, (0,) * dims, self.groups)
+        geometry = ConvGeometry(self.stride, (0,) * dims, self.dilation, False, (0,) * dims, self.groups)
         if self._gathers(x, geometry):
             y = self._gather(x, clamp, geometry)  # (B, O, *S_out)
             if self.rescale_output:

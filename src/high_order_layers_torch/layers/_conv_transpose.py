@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..functional import Contraction, OutOfRange
+from .._signatures import spell_out
+from ..kernels import ConvGeometry
 from ._basis import Basis
-from ._conv import PaddingMode, SizeArg, _HighOrderConvBase, int_tuple
-from ._init import Initialization
+from ._conv import CONV_TRANSPOSE_ORDER, ConvLayerOptions, SizeArg, _HighOrderConvBase, int_tuple
 
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -101,6 +100,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
     basis_dim: ClassVar[int] = 1
     padding_modes: ClassVar[tuple[str, ...]] = ("zeros",)
 
+    @spell_out(_HighOrderConvBase.__init__, order=CONV_TRANSPOSE_ORDER)
     def __init__(
         self,
         in_channels: int,
@@ -108,41 +108,11 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         kernel_size: SizeArg,
         basis: Basis,
         *,
-        stride: SizeArg = 1,
         padding: SizeArg = 0,
         output_padding: SizeArg = 0,
-        groups: int = 1,
-        bias: bool = False,
-        dilation: SizeArg = 1,
-        padding_mode: PaddingMode = "zeros",
-        rescale_output: bool = False,
-        out_of_range: OutOfRange = "clamp",
-        periodicity: float | None = None,
-        contraction: Contraction = "auto",
-        initialization: Initialization | None = None,
-        num_spatial_dims: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        **options: Unpack[ConvLayerOptions],
     ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            basis,
-            stride=stride,
-            dilation=dilation,
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-            rescale_output=rescale_output,
-            out_of_range=out_of_range,
-            periodicity=periodicity,
-            contraction=contraction,
-            initialization=initialization,
-            num_spatial_dims=num_spatial_dims,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(in_channels, out_channels, kernel_size, basis, **options)
         dims = self.num_spatial_dims
         if isinstance(padding, str):
             raise ValueError(f"padding must be an int or a tuple of ints for transposed convolutions, got {padding!r}")
@@ -217,7 +187,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         x, unbatched = self._batched(x)  # (B, C, *S)
         output_padding = self._output_padding(x.shape[2:], output_size)
         x, clamp = self.defer_default_clamp(x)
-        geometry = (self.stride, self.padding, self.dilation, True, output_padding, self.groups)
+        geometry = ConvGeometry(self.stride, self.padding, self.dilation, True, output_padding, self.groups)
         bias = None if self.rescale_output else self.bias
         if self._gathers(x, geometry):
             y = self._gather(x, clamp, geometry)  # (B, O, *S_out)

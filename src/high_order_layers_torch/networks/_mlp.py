@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch import Tensor, nn
 
-from .._signatures import same_arguments_as
+from .._signatures import same_arguments_as, spell_out
 from .._validation import check_int
-from ..functional import OutOfRange
-from ..layers import Initialization, high_order_fc_layers
+from ..layers import HighOrderLinear, high_order_fc_layers
+from ..layers._options import FCOptions, builder_defaults
 from ._blocks import ModuleFactory, Residual, check_dropout, pre_layer_parts
 
 
+@spell_out(builder_defaults, HighOrderLinear)
 def high_order_mlp(
     layer_type: str,
     n: int,
@@ -34,13 +35,7 @@ def high_order_mlp(
     non_linearity: ModuleFactory | None = None,
     dropout: float = 0.0,
     resnet: bool = False,
-    periodicity: float | None = None,
-    rescale_output: bool = False,
-    alpha: float = 1.0,
-    out_of_range: OutOfRange | None = None,
-    initialization: Initialization | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    **options: Unpack[FCOptions],
 ) -> nn.Sequential:
     """Build a stack of high-order fully-connected layers of one ``layer_type``.
 
@@ -70,7 +65,7 @@ def high_order_mlp(
             ``nn.ReLU``); usually unnecessary, the links are non-linear already.
         dropout: probability of an ``nn.Dropout`` before each hidden and output layer; 0 adds none.
         resnet: make hidden blocks residual.
-        periodicity, rescale_output, alpha, out_of_range: passed to every layer (see
+        rescale_output, periodicity, out_of_range, alpha, length: passed to every layer (see
             :func:`~high_order_layers_torch.layers.high_order_fc_layers`).
         initialization: the initial link functions of every layer (see
             :func:`~high_order_layers_torch.layers.initialize_links_`); ``None`` keeps each
@@ -106,16 +101,11 @@ def high_order_mlp(
             in_features=width_in,
             out_features=width_out,
             segments=segments if segments_layer is None else segments_layer,
-            alpha=alpha,
-            rescale_output=rescale_output,
-            periodicity=periodicity,
-            out_of_range=out_of_range,
-            initialization=initialization,
-            device=device,
-            dtype=dtype,
+            **options,
         )
 
     def block(width_in: int, width_out: int, n_layer: int | None, segments_layer: int | None) -> nn.Sequential:
+        device, dtype = options.get("device"), options.get("dtype")
         parts = pre_layer_parts(normalization, non_linearity, dropout, device=device, dtype=dtype)
         parts["layer"] = layer(width_in, width_out, n_layer, segments_layer)
         return nn.Sequential(parts)
