@@ -54,7 +54,8 @@ def spell_out(*sources: Callable[..., object], order: str = "") -> Callable[[F],
         for source in sources:
             for p in inspect.signature(source).parameters.values():
                 if p.name in keys and p.name not in found and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                    found[p.name] = p.replace(kind=p.KEYWORD_ONLY)
+                    annotation = getattr(p.annotation, "__forward_arg__", p.annotation)  # NamedTuple fields
+                    found[p.name] = p.replace(kind=p.KEYWORD_ONLY, annotation=annotation)
         missing = [key for key in keys if key not in found]
         if missing:
             raise TypeError(f"{function.__qualname__}: no source gives a default for {', '.join(missing)}")

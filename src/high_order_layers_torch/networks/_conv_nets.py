@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import nn
 
+from .._signatures import spell_out
 from .._validation import check_bool, check_int
-from ..layers import high_order_convolution_layers, high_order_convolution_transpose_layers
+from ..layers import HighOrderLinear, high_order_convolution_layers, high_order_convolution_transpose_layers
+from ..layers._options import LinkOptions, builder_defaults
 from ._blocks import ModuleFactory, check_dropout, make_module, per_layer, pre_layer_parts
 
 POOLINGS: tuple[str, ...] = ("max", "avg")
@@ -64,51 +66,46 @@ def _spatial_dims(layer: nn.Module, index: int, expected: int | None) -> int:
     return dims
 
 
-def _layer_options(
-    rescale_output: bool,
-    periodicity: float | None,
-    out_of_range: str | None,
-    initialization: str | None,
-) -> dict[str, object]:
-    """The keyword arguments every layer of a stack gets besides ``device`` and ``dtype``;
-    ``out_of_range`` only when given, so each layer type keeps its own default."""
-    options: dict[str, object] = {
-        "rescale_output": rescale_output,
-        "periodicity": periodicity,
-        "initialization": initialization,
-    }
-    if out_of_range is not None:
-        options["out_of_range"] = out_of_range
-    return options
-
-
 class _Wiring(NamedTuple):
     """What surrounds the convolutions of a stack: ``normalization -> non_linearity -> dropout``
     before every one but the first and, with ``normalize_output``, a normalisation after the last."""
 
+    normalization: ModuleFactory | None = None
+    non_linearity: ModuleFactory | None = None
+    dropout: float = 0.0
+    normalize_output: bool = False
+
+    @classmethod
+    def split(cls, options: ConvNetOptions) -> tuple[_Wiring, dict[str, Any]]:
+        """The wiring given in ``options``, and the rest: what every layer gets."""
+        rest: dict[str, Any] = dict(options)
+        return cls(**{name: rest.pop(name) for name in cls._fields if name in rest}), rest
+
+
+class ConvNetOptions(LinkOptions, total=False):
+    """The keywords of :func:`high_order_conv_encoder` and :func:`high_order_conv_decoder` besides
+    the geometry: the wiring around each layer, and the options every layer gets."""
+
     normalization: ModuleFactory | None
+    normalize_output: bool
     non_linearity: ModuleFactory | None
-    dropout: object
-    normalize_output: object
+    dropout: float
 
 
 def _conv_stages(
     build: Callable[..., nn.Module],
     widths: list[int],
     per_layer_args: Mapping[str, object],
-    options: dict[str, object],
-    wiring: _Wiring,
-    *,
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
+    options: ConvNetOptions,
 ) -> tuple[OrderedDict[str, nn.Module], int]:
     """The stages ``stage_i`` of a stack of ``build`` layers ``widths[i] -> widths[i + 1]``
     (each a ``nn.Sequential`` of the wiring's ``norm``, ``act``, ``dropout``, then ``conv`` and,
     last, ``norm_out``) and the layers' number of spatial dimensions. Every entry of
-    ``per_layer_args`` is one value for all layers or one per layer; ``options``, ``device`` and
-    ``dtype`` go to every layer."""
+    ``per_layer_args`` is one value for all layers or one per layer; the ``options`` that are not
+    wiring go to every layer."""
     count = len(widths) - 1
-    normalization, non_linearity, dropout, normalize_output = wiring
+    (normalization, non_linearity, dropout, normalize_output), layer_options = _Wiring.split(options)
+    device, dtype = options.get("device"), options.get("dtype")
     dropout = check_dropout(dropout)
     _check_normalize_output(normalize_output, normalization)
     columns = {name: per_layer(name, value, count) for name, value in per_layer_args.items()}
@@ -122,14 +119,7 @@ def _conv_stages(
         )
         layer_args = {name: column[index] for name, column in columns.items()}
         stage = OrderedDict(parts)
-        stage["conv"] = build(
-            in_channels=widths[index],
-            out_channels=widths[index + 1],
-            **layer_args,
-            **options,
-            device=device,
-            dtype=dtype,
-        )
+        stage["conv"] = build(in_channels=widths[index], out_channels=widths[index + 1], **layer_args, **layer_options)
         dims = _spatial_dims(stage["conv"], index, dims)
         if normalize_output and index == count - 1:
             norm_out = make_module(normalization, "normalization", widths[-1], device=device, dtype=dtype)
@@ -141,6 +131,7 @@ def _conv_stages(
     return stages, dims
 
 
+@spell_out(_Wiring, builder_defaults, HighOrderLinear)
 def high_order_conv_encoder(
     layer_type: str | Sequence[str],
     n: int | Sequence[int],
@@ -153,16 +144,7 @@ def high_order_conv_encoder(
     pooling: str | None | Sequence[str | None] = None,
     pool_size: SizeArg | Sequence[SizeArg] = 2,
     global_pool: str | None = "avg",
-    normalization: ModuleFactory | None = None,
-    normalize_output: bool = False,
-    non_linearity: ModuleFactory | None = None,
-    dropout: float = 0.0,
-    rescale_output: bool = False,
-    periodicity: float | None = None,
-    out_of_range: str | None = None,
-    initialization: str | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    **options: Unpack[ConvNetOptions],
 ) -> nn.Sequential:
     """Build a fully-convolutional encoder / classifier of high-order convolutions.
 
@@ -224,17 +206,7 @@ def high_order_conv_encoder(
     pools = [_check_pooling("pooling", value) for value in pooling_column]
     pool_sizes: list[SizeArg | None] = per_layer("pool_size", pool_size, count)
     conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
-    options = _layer_options(rescale_output, periodicity, out_of_range, initialization)
-    wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
-    stages, dims = _conv_stages(
-        high_order_convolution_layers,
-        widths,
-        {**conv_args, "padding": padding},
-        options,
-        wiring,
-        device=device,
-        dtype=dtype,
-    )
+    stages, dims = _conv_stages(high_order_convolution_layers, widths, {**conv_args, "padding": padding}, options)
     for stage, pool, size in zip(stages.values(), pools, pool_sizes, strict=True):
         if pool is not None:
             stage.add_module("pool", _POOL[pool, dims](size))
@@ -246,6 +218,7 @@ def high_order_conv_encoder(
     return nn.Sequential(stages)
 
 
+@spell_out(_Wiring, builder_defaults, HighOrderLinear)
 def high_order_conv_decoder(
     layer_type: str | Sequence[str],
     n: int | Sequence[int],
@@ -256,16 +229,7 @@ def high_order_conv_decoder(
     stride: SizeArg | Sequence[SizeArg] = 1,
     padding: SizeArg | Sequence[SizeArg] = 0,
     output_padding: SizeArg | Sequence[SizeArg] = 0,
-    normalization: ModuleFactory | None = None,
-    normalize_output: bool = False,
-    non_linearity: ModuleFactory | None = None,
-    dropout: float = 0.0,
-    rescale_output: bool = False,
-    periodicity: float | None = None,
-    out_of_range: str | None = None,
-    initialization: str | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    **options: Unpack[ConvNetOptions],
 ) -> nn.Sequential:
     """Build a decoder of high-order transposed convolutions (for example a VAE's image head).
 
@@ -308,17 +272,7 @@ def high_order_conv_decoder(
     """
     conv_args = dict(layer_type=layer_type, n=n, segments=segments, kernel_size=kernel_size, stride=stride)
     conv_args.update(padding=padding, output_padding=output_padding)
-    options = _layer_options(rescale_output, periodicity, out_of_range, initialization)
-    wiring = _Wiring(normalization, non_linearity, dropout, normalize_output)
-    stages, _ = _conv_stages(
-        high_order_convolution_transpose_layers,
-        _check_channels(channels),
-        conv_args,
-        options,
-        wiring,
-        device=device,
-        dtype=dtype,
-    )
+    stages, _ = _conv_stages(high_order_convolution_transpose_layers, _check_channels(channels), conv_args, options)
     return nn.Sequential(stages)
 
 
