@@ -139,17 +139,7 @@ using ForwardBlock = void (*)(const T*, const int32_t*, const int32_t*, const T*
 
 template <typename T>
 ForwardBlock<T> forward_block_for(int64_t K) {
-  switch (K) {
-    case 1: return forward_block<T, 1>;
-    case 2: return forward_block<T, 2>;
-    case 3: return forward_block<T, 3>;
-    case 4: return forward_block<T, 4>;
-    case 5: return forward_block<T, 5>;
-    case 6: return forward_block<T, 6>;
-    case 7: return forward_block<T, 7>;
-    case 8: return forward_block<T, 8>;
-    default: return forward_block<T, 0>;
-  }
+  return dispatch_active_count(K, [](auto k) -> ForwardBlock<T> { return forward_block<T, decltype(k)::value>; });
 }
 
 // Bytes of slabs a forward tile of channels reads (they stay in L2 over a block of output rows).
@@ -331,17 +321,13 @@ BackwardKernels<T> backward_kernels_k() {
 
 template <typename T>
 BackwardKernels<T> backward_kernels_for(int64_t K) {
-  switch (K) {
-    case 1: return backward_kernels_k<T, 1>();
-    case 2: return backward_kernels_k<T, 2>();
-    case 3: return backward_kernels_k<T, 3>();
-    case 4: return backward_kernels_k<T, 4>();
-    case 5: return backward_kernels_k<T, 5>();
-    case 6: return backward_kernels_k<T, 6>();
-    case 7: return backward_kernels_k<T, 7>();
-    case 8: return backward_kernels_k<T, 8>();
-    default: return {nullptr, nullptr};  // the *_any versions
-  }
+  return dispatch_active_count(K, [](auto k) -> BackwardKernels<T> {
+    if constexpr (decltype(k)::value == 0) {
+      return {nullptr, nullptr};  // the *_any versions
+    } else {
+      return backward_kernels_k<T, decltype(k)::value>();
+    }
+  });
 }
 
 // Entries (sample, position) pooled for one sort: enough for long runs, few enough to stay in cache.

@@ -223,16 +223,10 @@ using BackwardInput = void (*)(const T*, const T*, T*, const int32_t*, const T*,
 
 template <typename T>
 BackwardInput<T> backward_for_k(int64_t K) {
-  switch (K) {
-    case 1: return backward_input<T, 1>;
-    case 2: return backward_input<T, 2>;
-    case 3: return backward_input<T, 3>;
-    case 4: return backward_input<T, 4>;
-    case 5: return backward_input<T, 5>;
-    case 6: return backward_input<T, 6>;
-    case 7: return backward_input<T, 7>;
-    default: return backward_input<T, 8>;
-  }
+  return dispatch_active_count(K, [](auto k) -> BackwardInput<T> {
+    constexpr int specialised = decltype(k)::value;
+    return backward_input<T, specialised == 0 ? kMaxUnrolledK : specialised>;  // 0: K > 8 takes backward_input_any
+  });
 }
 
 template <typename T>

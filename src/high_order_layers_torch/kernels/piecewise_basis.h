@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX__)
@@ -22,6 +23,25 @@ struct Basis {
   int64_t segments, stride, K, M;
   bool clamp;
 };
+
+// The one place where a kernel specialised on K (the active weights of a link, nodes per piece)
+// is chosen at run time: make(std::integral_constant<int, K>{}) for K = k in 1..8, and
+// make(std::integral_constant<int, 0>{}) for any other k, which each caller maps to its general
+// version. `make` states its return type, so every case returns the same one.
+template <typename Make>
+auto dispatch_active_count(int64_t k, Make make) {
+  switch (k) {
+    case 1: return make(std::integral_constant<int, 1>{});
+    case 2: return make(std::integral_constant<int, 2>{});
+    case 3: return make(std::integral_constant<int, 3>{});
+    case 4: return make(std::integral_constant<int, 4>{});
+    case 5: return make(std::integral_constant<int, 5>{});
+    case 6: return make(std::integral_constant<int, 6>{});
+    case 7: return make(std::integral_constant<int, 7>{});
+    case 8: return make(std::integral_constant<int, 8>{});
+    default: return make(std::integral_constant<int, 0>{});
+  }
+}
 
 // Piece offsets and local coordinates of one row, exactly as functional.locate_segments
 // computes them (after the optional clamp, which keeps NaN). Branch-free, and with the floor

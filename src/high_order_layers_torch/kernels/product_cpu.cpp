@@ -314,16 +314,10 @@ using BackwardRuns = void (*)(const Numerators<T>&, const T*, T*, const int32_t*
 
 template <typename T, bool General>
 BackwardRuns<T> backward_for_k(int64_t K) {
-  switch (K) {
-    case 1: return backward_runs<T, 1, General>;
-    case 2: return backward_runs<T, 2, General>;
-    case 3: return backward_runs<T, 3, General>;
-    case 4: return backward_runs<T, 4, General>;
-    case 5: return backward_runs<T, 5, General>;
-    case 6: return backward_runs<T, 6, General>;
-    case 7: return backward_runs<T, 7, General>;
-    default: return backward_runs<T, 8, General>;
-  }
+  return dispatch_active_count(K, [](auto k) -> BackwardRuns<T> {
+    constexpr int specialised = decltype(k)::value;  // 0: K > 8, which takes the general runs instead
+    return backward_runs<T, specialised == 0 ? kMaxUnrolledK : specialised, General>;
+  });
 }
 
 template <typename T>
