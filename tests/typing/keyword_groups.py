@@ -1,0 +1,54 @@
+"""What a type checker must say about calls through the keyword groups (checked by mypy in
+``tests/test_typecheck.py``, never run). Each ``type: ignore[...]`` marks a call that must be an
+error; with ``warn_unused_ignores`` an ignore that stops being needed fails the check, so a
+keyword group that stopped being checked is caught."""
+
+from __future__ import annotations
+
+import torch
+
+from high_order_layers_torch.layers import (
+    FourierEmbedding,
+    HighOrderConv2d,
+    HighOrderConvTranspose2d,
+    LinearReLU,
+    PiecewiseEmbedding,
+    PiecewisePolynomialBasis,
+    high_order_convolution_layers,
+    high_order_convolution_transpose_layers,
+    high_order_fc_layers,
+)
+from high_order_layers_torch.networks import HighOrderMLP, high_order_conv_encoder, high_order_mlp
+
+basis = PiecewisePolynomialBasis(3, 2, dtype=torch.float64)
+
+# accepted
+high_order_fc_layers("continuous", 3, 4, 5, segments=2, alpha=0.5, out_of_range=None, dtype=torch.float64)
+high_order_convolution_layers("continuous2d", 3, 2, 4, 3, padding="same", padding_mode="circular")
+high_order_convolution_transpose_layers("continuous2d", 3, 2, 4, 3, stride=2, output_padding=1)
+HighOrderConv2d(2, 4, 3, basis, padding=1, stride=(1, 2), contraction="gather")
+HighOrderConvTranspose2d(2, 4, 3, basis, output_padding=0, groups=2)
+high_order_mlp("fourier", 3, 2, 1, 1, 8, length=3.0, rescale_output=True)
+HighOrderMLP("continuous", 3, 2, 1, 1, 8, segments=4, dropout=0.1)
+high_order_conv_encoder("continuous2d", 3, [3, 8], 3, dropout=0.1, normalize_output=False, device="cpu")
+PiecewiseEmbedding(3, 4, continuous=False)
+FourierEmbedding(4, 2.0, constant=True, device="cpu")
+LinearReLU(3, 2, dtype=torch.float64)
+
+# misspelt keywords
+high_order_fc_layers("continuous", 3, 4, 5, segmnets=2)  # type: ignore[call-arg]
+high_order_convolution_layers("continuous2d", 3, 2, 4, 3, output_padding=1)  # type: ignore[call-arg]
+HighOrderConv2d(2, 4, 3, basis, paddding=1)  # type: ignore[call-arg]
+HighOrderConvTranspose2d(2, 4, 3, basis, padding_modes="zeros")  # type: ignore[call-arg]
+HighOrderMLP("continuous", 3, 2, 1, 1, 8, segment=4)  # type: ignore[call-arg]
+high_order_conv_encoder("continuous2d", 3, [3, 8], 3, normalise_output=True)  # type: ignore[call-arg]
+PiecewiseEmbedding(3, 4, continous=False)  # type: ignore[call-arg]
+LinearReLU(3, 2, device_="cpu")  # type: ignore[call-arg]
+
+# wrong types or values
+high_order_fc_layers("continuous", 3, 4, 5, out_of_range="wrap")  # type: ignore[arg-type]
+high_order_convolution_layers("continuous2d", 3, 2, 4, 3, padding_mode="mirror")  # type: ignore[arg-type]
+HighOrderConv2d(2, 4, 3, basis, contraction="sparse")  # type: ignore[arg-type]
+high_order_mlp("continuous", 3, 2, 1, 1, 8, initialization="zeros")  # type: ignore[arg-type]
+PiecewiseEmbedding("3")  # type: ignore[arg-type]
+FourierEmbedding(4, dtype="float64")  # type: ignore[arg-type]
