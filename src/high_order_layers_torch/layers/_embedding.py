@@ -116,7 +116,7 @@ class FourierEmbedding(PositionalEmbedding):
         torch.Size([3, 16])
     """
 
-    @spell_out(FourierBasis)
+    @spell_out(factory_defaults)
     def __init__(
         self, n: int, length: float = 2.0, *, constant: bool = False, **factory: Unpack[FactoryKwargs]
     ) -> None:
