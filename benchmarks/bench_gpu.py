@@ -11,7 +11,7 @@ Three sections, each a table of ratios against baselines timed alternately in th
   forward+backward as a multiple of the floor ``nn.Linear(784 * 5, 128)`` of the same batch. Dense
   rows whose expansion would exceed ``--dense-limit-gb`` are left out. The line under the table
   names, per batch, the fewest weights per active one from which gather beat dense: the measured
-  GPU threshold (``kernels/_policy.py``).
+  GPU threshold (``kernels/_dispatch.py``).
 * ``train``: one Adam step of ``HighOrderMLP("continuous", n=5)`` 784 -> 256 -> 256 -> 10 at batch
   4096, eager (the library's kernels) against a ReLU MLP of the same widths and against the same
   network under ``torch.compile`` (which traces the pure-torch reference and lets Inductor fuse it).

@@ -58,18 +58,18 @@ def permuted_storage(weight: torch.Tensor) -> torch.Tensor:
 
 def switch_kernels_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Every operator runs its pure-torch reference until the end of the test."""
-    from high_order_layers_torch.kernels import _policy
+    from high_order_layers_torch.kernels import _switches
 
-    monkeypatch.setattr(_policy, "_overrides", [_policy.Switches(cpu=False, triton=False)])
+    monkeypatch.setattr(_switches, "_overrides", [_switches.Switches(cpu=False, triton=False)])
 
 
 def record_cpu_kernels(monkeypatch) -> set[str]:  # type: ignore[no-untyped-def]
     """The names of the C++ kernel functions called until the end of the test (filled as they
     are called)."""
-    from high_order_layers_torch.kernels import _policy
+    from high_order_layers_torch.kernels import _switches
 
     names: set[str] = set()
-    real = _policy.cpu_kernels_for
+    real = _switches.device_kernels
 
     class Recorder:
         def __init__(self, module) -> None:  # type: ignore[no-untyped-def]
@@ -79,9 +79,9 @@ def record_cpu_kernels(monkeypatch) -> set[str]:  # type: ignore[no-untyped-def]
             names.add(name)
             return getattr(self._module, name)
 
-    def recording(tensor):  # type: ignore[no-untyped-def]
-        module = real(tensor)
-        return None if module is None else Recorder(module)
+    def recording(device_type, dtype):  # type: ignore[no-untyped-def]
+        module = real(device_type, dtype)
+        return None if module is None or device_type != "cpu" else Recorder(module)
 
-    monkeypatch.setattr(_policy, "cpu_kernels_for", recording)
+    monkeypatch.setattr(_switches, "device_kernels", recording)
     return names

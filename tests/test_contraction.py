@@ -70,9 +70,9 @@ def test_cost_model() -> None:
 
 def test_gpu_threshold(monkeypatch) -> None:
     """Where the Triton kernels take a weight, "auto" gathers from the GPU's measured threshold."""
-    from high_order_layers_torch.kernels import TRITON_GATHER_MIN_RATIO, _policy
+    from high_order_layers_torch.kernels import TRITON_GATHER_MIN_RATIO, _switches
 
-    monkeypatch.setattr(_policy, "_gather_kernel", lambda device_type, dtype: "triton")
+    monkeypatch.setattr(_switches, "gather_kernel", lambda device_type, dtype: "triton")
     weight = torch.zeros(1, 1, 1)
     active = 5
     assert sum_contraction(TRITON_GATHER_MIN_RATIO * active, active, "auto", weight) == "gather"
@@ -101,19 +101,19 @@ def test_torch_compile_matches_eager(layer_type: str) -> None:
 def test_auto_times_both_contractions_once_per_shape(monkeypatch) -> None:
     """On the CPU with the kernels, a ratio where either contraction may win is decided by timing
     both once for the layer's shape; the switch and deterministic mode keep the fixed threshold."""
-    from high_order_layers_torch.kernels import AUTOTUNE_RATIOS, FUSED_GATHER_MIN_RATIO, _policy, override
+    from high_order_layers_torch.kernels import AUTOTUNE_RATIOS, FUSED_GATHER_MIN_RATIO, _autotune, _switches, override
 
-    if not _policy.cpu_kernels_support(torch.zeros(1)):
+    if not _switches.cpu_kernels_support(torch.zeros(1)):
         pytest.skip("the CPU kernels are not available")
     calls = []
-    real = _policy._time_contractions
+    real = _autotune._time_contractions
 
     def counting(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(_policy, "_time_contractions", counting)
-    monkeypatch.setattr(_policy, "_measured", {})
+    monkeypatch.setattr(_autotune, "_time_contractions", counting)
+    monkeypatch.setattr(_autotune, "_measured", {})
     weight = torch.zeros(3, 5, 9)  # continuous n = 5 on 2 pieces: 9 weights, 5 active
     assert AUTOTUNE_RATIOS[0] <= 9 / 5 <= AUTOTUNE_RATIOS[1] and FUSED_GATHER_MIN_RATIO <= 9 / 5
     with override(autotune=True):

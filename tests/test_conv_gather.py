@@ -249,9 +249,9 @@ def test_conv_contraction_policy() -> None:
 def test_conv_contraction_on_a_gpu_follows_the_measured_ratio(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Where the FC Triton gather runs (a GPU; stood in for by the meta device), auto gathers from
     CONV_TRITON_GATHER_MIN_RATIO weights per active one and stays dense below it."""
-    from high_order_layers_torch.kernels import CONV_TRITON_GATHER_MIN_RATIO, _policy
+    from high_order_layers_torch.kernels import CONV_TRITON_GATHER_MIN_RATIO, _switches
 
-    monkeypatch.setattr(_policy, "has_kernel", lambda operator, device, dtype: operator == "piecewise_gather")
+    monkeypatch.setattr(_switches, "has_kernel", lambda operator, device, dtype: operator == "piecewise_gather")
     weight = torch.zeros(4, 2, 9, 3, 3, device="meta")
     geometry = ((1, 1), (0, 0), (1, 1), False, (0, 0), 1)
     options = dict(input_shape=(2, 2, 5, 5), basis=(3, 4, True), geometry=geometry)

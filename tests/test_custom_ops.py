@@ -71,35 +71,35 @@ def operator_samples() -> list[tuple[object, tuple]]:
     xc = torch.rand(2, 3, 4, dtype=F64, generator=g) * 2.4 - 1.2
     samples = []
     gather = (x, w, 3, 4, True, True)
-    y, pieces = _ops.piecewise_gather_op(*gather)
-    samples += [(_ops.piecewise_gather_op, gather)]
-    samples += [(_ops.piecewise_gather_backward_op, (grad, x, w, pieces, 3, 4, True, True, [True, True]))]
+    y, pieces = _ops.piecewise_gather.forward_op(*gather)
+    samples += [(_ops.piecewise_gather.forward_op, gather)]
+    samples += [(_ops.piecewise_gather.backward_op, (grad, x, w, pieces, 3, 4, True, True, [True, True]))]
     product = (x, w, 3, 4, True, False, 0.5, True)
-    _, rest, zeros = _ops.piecewise_product_op(*product)
-    samples += [(_ops.piecewise_product_op, product)]
+    _, rest, zeros = _ops.piecewise_product.forward_op(*product)
+    samples += [(_ops.piecewise_product.forward_op, product)]
     samples += [
-        (_ops.piecewise_product_backward_op, (grad, x, w, rest, zeros, 3, 4, True, False, 0.5, True, [True, True]))
+        (_ops.piecewise_product.backward_op, (grad, x, w, rest, zeros, 3, 4, True, False, 0.5, True, [True, True]))
     ]
     expansion = (xc, 3, 2, False, True)
-    samples += [(_ops.piecewise_expansion_op, expansion)]
+    samples += [(_ops.piecewise_expansion.forward_op, expansion)]
     dense_grad = torch.randn(2, 3 * 6, 4, dtype=F64, generator=g)
-    samples += [(_ops.piecewise_expansion_backward_op, (dense_grad, *expansion, [True]))]
-    samples += [(_ops.chebyshev_expansion_op, (xc, 4, True))]
+    samples += [(_ops.piecewise_expansion.backward_op, (dense_grad, *expansion, [True]))]
+    samples += [(_ops.chebyshev_expansion.forward_op, (xc, 4, True))]
     cheb_grad = torch.randn(2, 3 * 3, 4, dtype=F64, generator=g)
-    samples += [(_ops.chebyshev_expansion_backward_op, (cheb_grad, xc, 4, True, [True]))]
-    samples += [(_ops.fourier_values_op, (x, 3, True, False))]
+    samples += [(_ops.chebyshev_expansion.backward_op, (cheb_grad, xc, 4, True, [True]))]
+    samples += [(_ops.fourier_values.forward_op, (x, 3, True, False))]
     fourier_grad = torch.randn(5, 6, 3, dtype=F64, generator=g)
-    samples += [(_ops.fourier_values_backward_op, (fourier_grad, x, 3, True, False, [True]))]
+    samples += [(_ops.fourier_values.backward_op, (fourier_grad, x, 3, True, False, [True]))]
     # a strided, padded, grouped 2-d convolution and a transposed one (weights of M = 9, n = 3)
     xs = torch.rand(2, 4, 5, 6, dtype=F64, generator=g) * 2.2 - 1.1
     conv_weight = torch.randn(6, 2, 9, 3, 2, dtype=F64, generator=g)
     conv_args = (3, 4, True, True, [2, 1], [1, 0], [1, 2], False, [0, 0], 2)
     conv_grad = torch.randn_like(_ops.conv_gather_reference(xs, conv_weight, *conv_args))
-    samples += [(_ops.piecewise_conv_gather_op, (xs, conv_weight, *conv_args))]
-    samples += [(_ops.piecewise_conv_gather_backward_op, (conv_grad, xs, conv_weight, *conv_args, [True, True]))]
+    samples += [(_ops.piecewise_conv_gather.forward_op, (xs, conv_weight, *conv_args))]
+    samples += [(_ops.piecewise_conv_gather.backward_op, (conv_grad, xs, conv_weight, *conv_args, [True, True]))]
     transposed_weight = torch.randn(4, 9, 3, 2, 3, dtype=F64, generator=g)
     transposed_args = (3, 4, True, True, [2, 1], [1, 1], [1, 1], True, [1, 0], 2)
-    samples += [(_ops.piecewise_conv_gather_op, (xs, transposed_weight, *transposed_args))]
+    samples += [(_ops.piecewise_conv_gather.forward_op, (xs, transposed_weight, *transposed_args))]
     assert {op for op, _ in samples} == set(OPERATORS)
     return samples
 

@@ -130,8 +130,8 @@ def test_conv_layers_give_the_same_results_with_and_without_the_kernel(
 
 
 def test_piecewise_conv_layers_use_the_kernel(monkeypatch) -> None:
-    # the piecewise family runs the expansion operator for every layer kind (bases/_piecewise.py)
-    import high_order_layers_torch.bases._piecewise as conv_module
+    # the piecewise layout runs the expansion operator for every layer kind (kernels/_dense.py)
+    import high_order_layers_torch.kernels._dense as conv_module
 
     calls = []
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from helpers import num_weights, permuted_storage, sum_neuron_reference
-from high_order_layers_torch.kernels import _gather_triton, _policy, override, triton_kernels_support
+from high_order_layers_torch.kernels import _gather_triton, _switches, override, triton_kernels_support
 from high_order_layers_torch.layers import PiecewiseDiscontinuousPolynomial, PiecewisePolynomial
 
 pytest.importorskip("triton")
@@ -166,13 +166,13 @@ def test_switch_off(monkeypatch):
     """``HIGH_ORDER_LAYERS_TRITON=0`` is read (once) by the policy, which then never hands a
     tensor to the kernels."""
     monkeypatch.setenv("HIGH_ORDER_LAYERS_TRITON", "0")
-    _policy._environment_switches.cache_clear()
+    _switches._environment_switches.cache_clear()
     try:
-        assert not _policy.switches().triton
-        assert _policy.triton_kernels_for(torch.zeros(1, device=DEVICE)) is None
+        assert not _switches.switches().triton
+        assert _switches.triton_kernels_for(torch.zeros(1, device=DEVICE)) is None
     finally:
         monkeypatch.undo()
-        _policy._environment_switches.cache_clear()
+        _switches._environment_switches.cache_clear()
 
 
 def test_not_used_for_cpu_tensors():

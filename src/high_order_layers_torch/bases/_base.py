@@ -3,9 +3,11 @@
 Layers, refinement and inspection call these methods and never test a basis class, so a new
 family is one module implementing them plus one line in :data:`~high_order_layers_torch.bases.BASIS_FAMILIES`.
 Only :meth:`Basis.forward`, :meth:`Basis.linear_coefficients`, :meth:`Basis.constant_coefficients`
-and :meth:`Basis.settings` are required; every other method has a pure-torch default that is
-correct for any family, and a family overrides it to be exact (refinement, export) or fast (the
-neurons and expansions).
+and :meth:`Basis.settings` are required; every other method has a default that is correct for any
+family, and a family overrides it to be exact (refinement, export) or fast (:meth:`Basis.layout`,
+the form in which the kernels contract its links). The protocol holds maths, identity,
+refinement and export; how a layer contracts its links is decided in
+:mod:`high_order_layers_torch.kernels`.
 """
 
 from __future__ import annotations
@@ -15,18 +17,11 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from ..functional import (
-    apply_out_of_range,
-    choose_contraction,
-    expand_basis,
-    expand_channels_first,
-    link_values,
-    link_values_gather,
-    product_neuron,
-    sum_neuron,
-)
+from ..functional import clamp_if as clamp_if
+from ..functional import expand_basis
+from ..functional import zero_derivative as zero_derivative
+from ..kernels import Evaluated, Layout
 
 #: A value of a :meth:`Basis.function_config` or :meth:`Basis.settings`: plain python, so
 #: ``torch.load(weights_only=True)`` reads a saved record back.
@@ -64,11 +59,6 @@ class FourierTerms:
 
 
 ClosedForm = PolynomialPieces | FourierTerms
-
-
-def clamp_if(x: Tensor, clamp: bool) -> Tensor:
-    """``x`` limited to ``[-1, 1]`` when ``clamp`` (the layers' default policy, deferred to here)."""
-    return apply_out_of_range(x, "clamp") if clamp else x
 
 
 class Basis(nn.Module):
@@ -199,96 +189,10 @@ class Basis(nn.Module):
         raise TypeError(f"no closed form for basis {type(self).__name__}")
 
     # ----------------------------------------------------------------------------------------
-    # Computation. ``clamp`` asks for the default out-of-range policy to be applied here (a fused
-    # kernel does it in the same pass); the layer has applied any other policy already.
-    def gather_layout(self) -> tuple[int, int, bool] | None:
-        """``(n, segments, continuous)`` when the piecewise gather operators of
-        :mod:`~high_order_layers_torch.kernels` can contract this basis (more weights than
-        active ones); ``None`` otherwise."""
-        return None
-
-    def sum_neuron(self, x: Tensor, weight: Tensor, *, clamp: bool, contraction: str) -> Tensor:
-        """``y[b, o] = sum_i f_oi(x[b, i])`` of a fully-connected layer.
-
-        Shape:
-            x: ``(B, I)``. weight: ``(O, I, num_weights)``. Output: ``(B, O)``.
-        """
-        start, values = self(clamp_if(x, clamp))
-        return sum_neuron(start, values, weight)
-
-    def dense_sum_neuron(self, x: Tensor, weight: Tensor, *, clamp: bool) -> Tensor:
-        """:meth:`sum_neuron` as one GEMM against the channels-first expansion (with the constant
-        terms summed into a bias where the family has a :meth:`constant_split`). Families call it
-        from their :meth:`sum_neuron`.
-
-        Shape:
-            x: ``(B, I)``. weight: ``(O, I, num_weights)``. Output: ``(B, O)``.
-        """
-        out_features = weight.shape[0]
-        split = self.constant_split(weight)  # (O, I), (O, I, K)
-        if split is not None:
-            constant, rest = split
-            dense = self.expansion_without_constant(x.unsqueeze(1), clamp=clamp)  # (B, K, I)
-            return F.linear(dense.flatten(1), rest.transpose(1, 2).reshape(out_features, -1), constant.sum(1))
-        # The expansion writes whole rows of inputs, (B, M, I), several times faster than the
-        # weight's own (I, M) order, for the price of one copy of the weight.
-        dense = self.expansion(x.unsqueeze(1), clamp=clamp)  # (B, M, I)
-        return F.linear(dense.flatten(1), weight.transpose(1, 2).reshape(out_features, -1))
-
-    def link_values(self, x: Tensor, weight: Tensor, *, clamp: bool, contraction: str) -> Tensor:
-        """Every link's value ``f_oi(x[b, i])``. Shape: ``(B, I)`` -> ``(B, O, I)``."""
-        start, values = self(clamp_if(x, clamp))
-        chosen = choose_contraction(self.num_weights, self.num_active, contraction)
-        return (link_values_gather if chosen == "gather" else link_values)(start, values, weight)
-
-    def product_neuron(self, x: Tensor, weight: Tensor, alpha: float, *, clamp: bool, contraction: str) -> Tensor:
-        """The product neuron of a fully-connected layer (see
-        :func:`~high_order_layers_torch.functional.product_neuron`). Shape: ``(B, I)`` -> ``(B, O)``."""
-        return product_neuron(self.link_values(x, weight, clamp=clamp, contraction=contraction), alpha)
-
-    def expansion(self, x: Tensor, *, clamp: bool) -> Tensor:
-        """Every basis function of every channel, channels first, for convolutions.
-
-        Shape:
-            x: ``(B, C, P)``. Output: ``(B, C * num_weights, P)``, channel ``c * num_weights + m``.
-        """
-        batch, channels, positions = x.shape
-        start, values = self(clamp_if(x, clamp).reshape(batch, channels * positions))
-        return expand_channels_first(start, values, channels, self.num_weights)
-
-    def constant_split(self, links: Tensor) -> tuple[Tensor, Tensor] | None:
-        """For a family whose functions include the constant 1 as one basis function of a form
-        equivalent to the weights: links in that form as ``(constant coefficient, the others)``,
-        so a layer sums the constants into a bias and expands only the others
-        (:meth:`expansion_without_constant`). ``None`` when the family has no such form.
-
-        Shape:
-            links: ``(*, num_weights)``. Output: ``(*)`` and ``(*, K)``.
-        """
-        return None
-
-    def expansion_without_constant(self, x: Tensor, *, clamp: bool) -> Tensor:
-        """The ``K`` non-constant functions of :meth:`constant_split`, channels first.
-
-        Shape:
-            x: ``(B, C, P)``. Output: ``(B, C * K, P)``, channel ``c * K + k``.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has no constant split")
-
-
-def zero_derivative(values: Tensor, x: Tensor) -> Tensor:
-    """``values`` unchanged, made a function of ``x`` with derivative zero.
-
-    Constant basis functions (``n = 1`` polynomials, ``n = 0`` Fourier series) give values that
-    do not depend on the input, so without this the input of such a layer would get no gradient
-    (``x.grad is None``) on the pure-torch path while the kernels give zeros. A ``where`` on a
-    false condition rather than ``values + 0 * x``: an infinite input must not turn the values
-    into NaN, and the gradient it passes back is 0, not ``0 * inf``.
-
-    Shape:
-        ``x`` broadcasts to ``values``; output as ``values``.
-    """
-    if not (x.requires_grad and torch.is_grad_enabled()):
-        return values
-    never = torch.zeros((), dtype=torch.bool, device=values.device)
-    return torch.where(never, x, values)
+    # Computation
+    def layout(self) -> Layout:
+        """The form of this family's links as the kernels take it (see
+        :mod:`high_order_layers_torch.kernels`): the default, :class:`~high_order_layers_torch.kernels.Evaluated`,
+        contracts the values of :meth:`forward` in pure torch; a family with a kernel returns
+        its own form (:class:`~high_order_layers_torch.kernels.PiecewiseLagrange`, ...)."""
+        return Evaluated(self, self.num_weights, self.num_active)

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._validation import check_int
 from ..functional import chebyshev_polynomials
-from ..kernels import fused_chebyshev_expansion
+from ..kernels import ChebyshevSeries, Evaluated, Layout
 from ._base import Basis, ConfigValue, PolynomialPieces, zero_derivative
 
 
@@ -39,7 +39,7 @@ class ChebyshevBasis(Basis):
     ``segments=1`` of :class:`PiecewisePolynomialBasis`, which spans the same polynomials; the
     weights are coefficients rather than values at nodes, so they do not interpolate. The sum
     neuron expands ``T_1 .. T_{n-1}`` with the fused Chebyshev kernel and sums the ``T_0``
-    coefficients into a bias.
+    coefficients into a bias (its layout, :class:`~high_order_layers_torch.kernels.ChebyshevSeries`).
 
     Args:
         n: number of polynomials (``>= 1``; ``n = 1`` is a constant).
@@ -91,13 +91,7 @@ class ChebyshevBasis(Basis):
         local = weights.to(torch.float64)[None, :] @ chebyshev_monomial_matrix(self.n)  # one piece, t = x
         return PolynomialPieces(self.joints(), local)
 
-    def sum_neuron(self, x: Tensor, weight: Tensor, *, clamp: bool, contraction: str) -> Tensor:
-        if self.n == 1:
-            return zero_derivative(super().sum_neuron(x, weight, clamp=clamp, contraction=contraction), x[:, :1])
-        return self.dense_sum_neuron(x, weight, clamp=clamp)
-
-    def constant_split(self, links: Tensor) -> tuple[Tensor, Tensor] | None:
-        return None if self.n == 1 else (links[..., 0], links[..., 1:])
-
-    def expansion_without_constant(self, x: Tensor, *, clamp: bool) -> Tensor:
-        return fused_chebyshev_expansion(x, self.n, clamp=clamp)  # T_1 .. T_{n-1}
+    def layout(self) -> Layout:
+        if self.n == 1:  # a constant: the values of forward, which carry the input
+            return Evaluated(self, self.num_weights, self.num_active)
+        return ChebyshevSeries(self.n)

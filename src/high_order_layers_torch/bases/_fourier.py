@@ -11,8 +11,8 @@ from torch import Tensor
 from .._signatures import FactoryKwargs, factory_defaults, spell_out
 from .._validation import check_int, check_positive_float
 from ..functional import fourier_frequencies
-from ..kernels import fused_fourier_values
-from ._base import Basis, ConfigValue, FourierTerms, clamp_if, zero_derivative
+from ..kernels import Evaluated, FourierHarmonics, Layout, fused_fourier_values
+from ._base import Basis, ConfigValue, FourierTerms, zero_derivative
 
 
 class FourierBasis(Basis):
@@ -91,16 +91,7 @@ class FourierBasis(Basis):
             weights[0].item(), weights[1 : self.n + 1].clone(), weights[self.n + 1 :].clone(), self.length
         )
 
-    def sum_neuron(self, x: Tensor, weight: Tensor, *, clamp: bool, contraction: str) -> Tensor:
-        if self.n == 0:
-            return super().sum_neuron(x, weight, clamp=clamp, contraction=contraction)
-        return self.dense_sum_neuron(x, weight, clamp=clamp)
-
-    def constant_split(self, links: Tensor) -> tuple[Tensor, Tensor] | None:
-        return None if self.n == 0 else (links[..., 0], links[..., 1:])
-
-    def expansion_without_constant(self, x: Tensor, *, clamp: bool) -> Tensor:
-        batch, channels, positions = x.shape
-        flat = clamp_if(x, clamp).reshape(batch * channels, positions)
-        harmonics = fused_fourier_values(flat, math.pi / self.length, self.n, rows=True, constant=False)
-        return harmonics.reshape(batch, channels * 2 * self.n, positions)  # (B * C, 2 n, P) -> (B, C * 2 n, P)
+    def layout(self) -> Layout:
+        if self.n == 0:  # a constant: the values of forward, which carry the input
+            return Evaluated(self, self.num_weights, self.num_active)
+        return FourierHarmonics(self.n, math.pi / self.length)

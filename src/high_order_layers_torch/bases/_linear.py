@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..kernels import fused_linear_product
+from ..kernels import Layout, LinearLinks
 from ._base import Basis, ConfigValue, PolynomialPieces
 
 
@@ -40,5 +40,5 @@ class LinearBasis(Basis):
         local = torch.cat([weights.new_zeros(1), weights]).to(torch.float64).reshape(1, 2)  # 0 + w x
         return PolynomialPieces(self.joints(), local)
 
-    def product_neuron(self, x: Tensor, weight: Tensor, alpha: float, *, clamp: bool, contraction: str) -> Tensor:
-        return fused_linear_product(x, weight, alpha, clamp=clamp)
+    def layout(self) -> Layout:
+        return LinearLinks()

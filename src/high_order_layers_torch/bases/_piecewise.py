@@ -13,19 +13,12 @@ from ..functional import (
     chebyshev_lobatto_nodes,
     chebyshev_to_lagrange,
     lagrange_basis,
-    lagrange_basis_chebyshev,
     lagrange_inverse_denominators,
     lagrange_monomial_matrix,
-    locate_segments,
+    lagrange_piece_values,
     piecewise_sizes,
 )
-from ..kernels import (
-    fused_chebyshev_expansion,
-    fused_piecewise_expansion,
-    fused_piecewise_gather,
-    fused_piecewise_product,
-    sum_contraction,
-)
+from ..kernels import Evaluated, Layout, PiecewiseLagrange
 from ._base import Basis, ConfigValue, PolynomialPieces, zero_derivative
 
 
@@ -79,10 +72,8 @@ class PiecewisePolynomialBasis(Basis):
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
-        if self.segments == 1:
-            return None, lagrange_basis_chebyshev(x, self.chebyshev_to_lagrange)
-        index, t = locate_segments(x, self.segments)
-        return index * self.piece_offset, lagrange_basis_chebyshev(t, self.chebyshev_to_lagrange)
+        start, values = lagrange_piece_values(x, self.segments, self.piece_offset, self.chebyshev_to_lagrange)
+        return start, (zero_derivative(values, x.unsqueeze(-1)) if self.n == 1 else values)
 
     def settings(self) -> dict[str, ConfigValue]:
         return {"n": self.n, "segments": self.segments, "continuous": self.continuous}
@@ -173,38 +164,7 @@ class PiecewisePolynomialBasis(Basis):
         return PolynomialPieces(self.joints(), local)
 
     # ----------------------------------------------------------------------------------------
-    def gather_layout(self) -> tuple[int, int, bool] | None:
-        return (self.n, self.segments, self.continuous) if self.num_weights > self.num_active else None
-
-    def sum_neuron(self, x: Tensor, weight: Tensor, *, clamp: bool, contraction: str) -> Tensor:
-        if self.n == 1:  # piecewise constants: the basis values do not depend on x
-            y = super().sum_neuron(x, weight, clamp=clamp, contraction=contraction)
-            return zero_derivative(y, x[:, :1])
-        layout = self.gather_layout()
-        if layout is not None:
-            chosen = sum_contraction(
-                self.num_weights, self.num_active, contraction, weight, batch=x.shape[0], basis=layout
-            )
-            if chosen == "gather":  # the basis is evaluated inside the contraction
-                return fused_piecewise_gather(x, weight, *layout, clamp=clamp)
-        return self.dense_sum_neuron(x, weight, clamp=clamp)
-
-    def product_neuron(self, x: Tensor, weight: Tensor, alpha: float, *, clamp: bool, contraction: str) -> Tensor:
-        if self.n == 1:  # constants: the generic path
-            return super().product_neuron(x, weight, alpha, clamp=clamp, contraction=contraction)
-        return fused_piecewise_product(x, weight, self.n, self.segments, self.continuous, alpha, clamp=clamp)
-
-    def expansion(self, x: Tensor, *, clamp: bool) -> Tensor:
-        if self.n == 1:  # constants: the basis module's path keeps them in the graph
-            return super().expansion(x, clamp=clamp)
-        return fused_piecewise_expansion(x, self.n, self.segments, self.continuous, clamp=clamp)
-
-    def constant_split(self, links: Tensor) -> tuple[Tensor, Tensor] | None:
-        # One polynomial: its Chebyshev form, whose T_0 = 1 term sums into a bias.
-        if self.segments != 1 or self.n < 2:
-            return None
-        coefficients = self.chebyshev_coefficients(links)[..., 0, :]  # (*, n)
-        return coefficients[..., 0], coefficients[..., 1:]
-
-    def expansion_without_constant(self, x: Tensor, *, clamp: bool) -> Tensor:
-        return fused_chebyshev_expansion(x, self.n, clamp=clamp)  # T_1 .. T_{n-1}
+    def layout(self) -> Layout:
+        if self.n == 1:  # piecewise constants: no kernel; the values of forward, which carry the input
+            return Evaluated(self, self.num_weights, self.num_active)
+        return PiecewiseLagrange(self.n, self.segments, self.continuous, self.chebyshev_to_lagrange)

@@ -10,8 +10,10 @@ from ._contract import product_neuron as product_neuron
 from ._contract import sum_neuron as sum_neuron
 from ._contract import sum_neuron_chebyshev as sum_neuron_chebyshev
 from ._contract import sum_neuron_gather as sum_neuron_gather
+from ._contract import zero_derivative as zero_derivative
 from ._expansion import chebyshev_expansion as chebyshev_expansion
 from ._expansion import expand_channels_first as expand_channels_first
+from ._expansion import lagrange_piece_values as lagrange_piece_values
 from ._expansion import piecewise_expansion as piecewise_expansion
 from ._expansion import piecewise_values as piecewise_values
 from ._fourier import fourier_basis as fourier_basis
@@ -29,6 +31,7 @@ from ._normalization import max_center_normalize as max_center_normalize
 from ._range import OUT_OF_RANGE_POLICIES as OUT_OF_RANGE_POLICIES
 from ._range import OutOfRange as OutOfRange
 from ._range import apply_out_of_range as apply_out_of_range
+from ._range import clamp_if as clamp_if
 from ._range import mirror_periodic as mirror_periodic
 from ._range import prepare_input as prepare_input
 from ._segments import locate_segments as locate_segments
@@ -70,6 +73,9 @@ __all__ = [
     "prepare_input",
     "product_neuron",
     "sum_neuron",
+    "zero_derivative",
+    "lagrange_piece_values",
+    "clamp_if",
     "convolution_output_size",
     "convolution_taps",
 ]

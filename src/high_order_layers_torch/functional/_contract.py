@@ -168,3 +168,21 @@ def product_neuron(links: Tensor, alpha: float) -> Tensor:
     if alpha != 1.0:
         result = result - (1 - alpha) * links.sum(dim=-1)
     return result
+
+
+def zero_derivative(values: Tensor, x: Tensor) -> Tensor:
+    """``values`` unchanged, made a function of ``x`` with derivative zero.
+
+    Constant basis functions (``n = 1`` polynomials, ``n = 0`` Fourier series) give values that
+    do not depend on the input, so without this the input of such a layer would get no gradient
+    (``x.grad is None``) on the pure-torch path while the kernels give zeros. A ``where`` on a
+    false condition rather than ``values + 0 * x``: an infinite input must not turn the values
+    into NaN, and the gradient it passes back is 0, not ``0 * inf``.
+
+    Shape:
+        ``x`` broadcasts to ``values``; output as ``values``.
+    """
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return values
+    never = torch.zeros((), dtype=torch.bool, device=values.device)
+    return torch.where(never, x, values)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._lagrange import chebyshev_lobatto_nodes, chebyshev_polynomials, lagrange_basis, lagrange_inverse_denominators
+from ._lagrange import (
+    chebyshev_lobatto_nodes,
+    chebyshev_polynomials,
+    lagrange_basis,
+    lagrange_basis_chebyshev,
+    lagrange_inverse_denominators,
+)
 from ._segments import locate_segments, piecewise_sizes
 
 
@@ -34,6 +40,24 @@ def expand_channels_first(start: Tensor | None, values: Tensor, channels: int, n
     dense = values.new_zeros(batch, channels, num_weights, positions)
     dense.scatter_(2, index, per_channel)
     return dense.view(batch, channels * num_weights, positions)
+
+
+def lagrange_piece_values(
+    x: Tensor, segments: int, piece_offset: int, chebyshev_to_lagrange_matrix: Tensor
+) -> tuple[Tensor | None, Tensor]:
+    """Piecewise Lagrange basis values of ``x`` through the Chebyshev expansion
+    (:func:`~high_order_layers_torch.functional.lagrange_basis_chebyshev`), the form the layers
+    evaluate: the offset of each value's first active weight (``piece * piece_offset``; ``None``
+    for one piece) and its ``n`` active basis values.
+
+    Shape:
+        x: any shape ``(*)``. chebyshev_to_lagrange_matrix: ``(n, n)``. Output: ``(start (*)
+        int64 or None, values (*, n))``.
+    """
+    if segments == 1:
+        return None, lagrange_basis_chebyshev(x, chebyshev_to_lagrange_matrix)
+    index, t = locate_segments(x, segments)
+    return index * piece_offset, lagrange_basis_chebyshev(t, chebyshev_to_lagrange_matrix)
 
 
 def piecewise_values(

@@ -145,3 +145,9 @@ def prepare_input(x: Tensor, out_of_range: str, periodicity: float | None = None
     if periodicity is not None:
         x = mirror_periodic(x, periodicity)
     return apply_out_of_range(x, out_of_range)
+
+
+def clamp_if(x: Tensor, clamp: bool) -> Tensor:
+    """``x`` limited to ``[-1, 1]`` when ``clamp`` (the layers' default policy, deferred to the
+    basis evaluation, which a fused kernel does in the same pass)."""
+    return apply_out_of_range(x, "clamp") if clamp else x

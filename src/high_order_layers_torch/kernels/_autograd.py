@@ -13,14 +13,15 @@ This module joins them into one differentiable function:
   The same formulas are registered on the operators with ``register_autograd``, so calling an
   operator directly (``torch.ops.high_order_layers.*``) is differentiable as well.
 
-A pair is named, with its reference, to :func:`differentiable`, which turns it into the function
-the layers call.
+:func:`~._spec.define` names each pair, with its reference, to :func:`differentiable`, which
+turns it into the operator's entry point.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -70,9 +71,31 @@ def second_order(
     return pullback(cotangents)
 
 
-#: name -> (forward overload, backward overload, reference, tensors, saved, batch_leading). A
-#: module-level table (not closures), so torch.compile resolves everything the functions read.
-_PAIRS: dict[str, tuple[Any, Any, Callable[..., Tensor], int, int, bool]] = {}
+@dataclass(frozen=True)
+class Pair:
+    """A forward operator, its backward operator, and what joining them needs to know.
+
+    Attributes:
+        forward: ``forward(*tensors, *params) -> output`` or ``(output, *saved)``.
+        backward: ``backward(grad, *tensors, *saved, *params, needs) -> gradient(s)``.
+        reference: ``reference(*tensors, *params) -> output`` in twice-differentiable torch.
+        tensors: how many leading arguments are tensors.
+        saved: how many extra tensors the forward returns for its backward.
+        batch_leading: the first tensor and every output have a leading batch axis on which
+            samples are independent (``vmap`` over the first tensor alone folds into it).
+    """
+
+    forward: Any
+    backward: Any
+    reference: Callable[..., Tensor]
+    tensors: int
+    saved: int
+    batch_leading: bool
+
+
+#: name -> its :class:`Pair`. A module-level table (not closures), so torch.compile resolves
+#: everything the Functions read.
+_PAIRS: dict[str, Pair] = {}
 
 
 class _Backward(torch.autograd.Function):
@@ -80,12 +103,12 @@ class _Backward(torch.autograd.Function):
 
     @staticmethod
     def forward(name: str, *args: Any) -> tuple[Tensor, ...]:
-        return _as_tuple(_PAIRS[name][1](*args))
+        return _as_tuple(_PAIRS[name].backward(*args))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
         name = inputs[0]
-        count, saved = _PAIRS[name][3], _PAIRS[name][4]
+        count, saved = _PAIRS[name].tensors, _PAIRS[name].saved
         ctx.save_for_backward(*inputs[1 : 2 + count])
         ctx.name = name
         ctx.params = inputs[2 + count + saved : -1]
@@ -94,7 +117,7 @@ class _Backward(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, *grad_grads: Tensor | None) -> tuple[Tensor | None, ...]:
         grad, *tensors = ctx.saved_tensors
-        found = second_order(_PAIRS[ctx.name][2], grad, tensors, ctx.params, grad_grads)
+        found = second_order(_PAIRS[ctx.name].reference, grad, tensors, ctx.params, grad_grads)
         return (None, *found, *([None] * (ctx.num_inputs - 1 - len(found))))
 
     @staticmethod
@@ -107,7 +130,7 @@ class _Forward(torch.autograd.Function):
 
     @staticmethod
     def forward(name: str, *args: Any) -> tuple[Tensor, ...]:
-        return _as_tuple(_PAIRS[name][0](*args))
+        return _as_tuple(_PAIRS[name].forward(*args))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
@@ -125,7 +148,7 @@ class _Forward(torch.autograd.Function):
 def _vmap_forward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
     """``vmap`` of the forward operator: one call on the folded batch where only the first
     tensor is batched (and the pair allows it), else one call per sample."""
-    forward_op, batch_leading = _PAIRS[name][0], _PAIRS[name][5]
+    forward_op, batch_leading = _PAIRS[name].forward, _PAIRS[name].batch_leading
     if batch_leading and isinstance(in_dims[0], int) and not any(isinstance(d, int) for d in in_dims[1:]):
         first = args[0].movedim(in_dims[0], 0)
         outer, inner = first.shape[:2]
@@ -138,12 +161,12 @@ def _vmap_forward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> A
 def _vmap_backward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
     """``vmap`` of the backward operator: one call per sample (weight gradients sum over the
     batch, so the batch cannot be folded)."""
-    return _loop(_PAIRS[name][1], info.batch_size, in_dims, args)
+    return _loop(_PAIRS[name].backward, info.batch_size, in_dims, args)
 
 
 def _setup(ctx: Any, name: str, inputs: Sequence[Any], output: Any) -> None:
     output = _as_tuple(output)
-    count = _PAIRS[name][3]
+    count = _PAIRS[name].tensors
     saved = output[1:]
     ctx.mark_non_differentiable(*saved)
     ctx.save_for_backward(*inputs[:count], *saved)
@@ -153,14 +176,14 @@ def _setup(ctx: Any, name: str, inputs: Sequence[Any], output: Any) -> None:
 
 def _backward_formula(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     """The forward operator's gradients (``ctx`` as :func:`_setup` fills it)."""
-    count = _PAIRS[ctx.name][3]
+    count = _PAIRS[ctx.name].tensors
     needs = list(ctx.needs_input_grad[-len(ctx.params) - count :][:count])
     args = (grad.contiguous(), *ctx.saved_tensors, *ctx.params, needs)
     # create_graph=True: the backward must be differentiable itself. Otherwise, and while
     # torch.compile traces (it cannot yet trace a Function nested in a backward: higher
     # derivatives of compiled code are not supported), the operator is called directly.
     differentiable = torch.is_grad_enabled() and not torch.compiler.is_compiling()
-    grads = _Backward.apply(ctx.name, *args) if differentiable else _as_tuple(_PAIRS[ctx.name][1](*args))
+    grads = _Backward.apply(ctx.name, *args) if differentiable else _as_tuple(_PAIRS[ctx.name].backward(*args))
     return tuple(g if need else None for g, need in zip(grads, needs, strict=True))
 
 
@@ -176,7 +199,13 @@ def _as_operator_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def differentiable(
-    qualname: str, reference: Callable[..., Tensor], *, tensors: int, saved: int = 0, batch_leading: bool = True
+    qualname: str,
+    reference: Callable[..., Tensor],
+    *,
+    tensors: int,
+    saved: int = 0,
+    batch_leading: bool = True,
+    runs_kernel: Callable[[str, str, torch.dtype], bool] | None = None,
 ) -> Callable[..., Tensor]:
     """The differentiable function ``f(*tensors, *params) -> output`` of the operator pair
     ``torch.ops.<namespace>.<name>`` and ``<name>_backward`` (``qualname = "<namespace>::<name>"``);
@@ -194,13 +223,15 @@ def differentiable(
         reference: ``reference(*tensors, *params) -> output`` in differentiable torch operations.
         tensors: how many leading arguments are tensors.
         saved: how many extra tensors the forward returns.
-        batch_leading: the first tensor and every output have a leading batch axis, and the output
-            of a sample depends on that sample only; ``vmap`` over the first tensor alone then
-            folds into that axis instead of looping.
+        batch_leading: see :class:`Pair`.
+        runs_kernel: ``runs_kernel(name, device_type, dtype)``, whether the operator runs a kernel
+            for the last tensor argument's device and dtype; where it does not, ``f`` calls
+            ``reference`` directly (plain torch operations, which ``torch.compile`` fuses with their
+            neighbours). ``None``: always the operator.
     """
     namespace, name = qualname.split("::")
     operators = getattr(torch.ops, namespace)
-    _PAIRS[name] = (
+    pair = Pair(
         getattr(operators, name).default,
         getattr(operators, f"{name}_backward").default,
         reference,
@@ -208,6 +239,7 @@ def differentiable(
         saved,
         batch_leading,
     )
+    _PAIRS[name] = pair
 
     def setup_for_operator(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
         _setup(ctx, name, inputs, output)
@@ -230,10 +262,13 @@ def differentiable(
     torch.library.register_vmap(backward_qualname, _as_operator_rule(functools.partial(_vmap_backward, name)))
 
     def apply(*args: Any) -> Tensor:
+        last = args[tensors - 1]
+        if runs_kernel is not None and not runs_kernel(name, last.device.type, last.dtype):
+            return reference(*args)
         if torch.is_grad_enabled() and any(isinstance(arg, Tensor) and arg.requires_grad for arg in args):
             return _Forward.apply(name, *args)[0]
         # No gradient wanted: the operator alone (which torch.compile also traces more simply)
-        return _as_tuple(_PAIRS[name][0](*args))[0]
+        return _as_tuple(pair.forward(*args))[0]
 
     apply.__name__ = name
     return apply

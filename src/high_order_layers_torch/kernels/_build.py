@@ -2,7 +2,7 @@
 with PyTorch's own extension builder.
 
 The kernels are optional: if the module cannot be built (no C++ compiler), or is switched off
-(``HIGH_ORDER_LAYERS_CPU_KERNEL=0``, read by :mod:`._policy`), :func:`cpu_kernels_available` is
+(``HIGH_ORDER_LAYERS_CPU_KERNEL=0``, read by :mod:`._switches`), :func:`~._switches.cpu_kernels_available` is
 False and every operator runs its pure-torch reference, which gives the same results.
 
 The instruction set compiled for follows ``torch.backends.cpu.get_cpu_capability()`` (AVX-512,
@@ -130,7 +130,7 @@ def _build_needed(name: str) -> bool:
 @functools.cache
 def cpu_kernels() -> ModuleType | None:
     """The compiled module, or ``None`` where it cannot be built (a warning says why). Whether
-    it may be used at all is :mod:`._policy`'s decision (``HIGH_ORDER_LAYERS_CPU_KERNEL``)."""
+    it may be used at all is :mod:`._switches`' decision (``HIGH_ORDER_LAYERS_CPU_KERNEL``)."""
     isa = cpu_isa()  # a bad HIGH_ORDER_LAYERS_CPU_ISA raises here, not as a silent fallback
     try:
         from torch.utils.cpp_extension import load
@@ -160,11 +160,3 @@ def cpu_kernels() -> ModuleType | None:
     except Exception as error:  # any build failure: fall back to the pure-torch paths
         warnings.warn(f"CPU kernels unavailable, using pure-torch paths: {error}", RuntimeWarning, stacklevel=3)
         return None
-
-
-def cpu_kernels_available() -> bool:
-    """Whether the compiled kernels are switched on and can be used (builds them on the first
-    call)."""
-    from ._policy import switches
-
-    return switches().cpu and cpu_kernels() is not None

@@ -1,12 +1,12 @@
-"""The accelerated computations as the layers call them: differentiable functions over the
-operators of :mod:`._ops`, with the argument conventions of the layers.
+"""The accelerated computations with the argument conventions of the layers: one function per
+operator of :mod:`._ops`.
 
-Each runs the operator where a kernel is registered for its tensors' device (C++ on the CPU,
-Triton on CUDA for the gather), else the pure-torch reference as plain torch operations, which
-``torch.compile`` can fuse with its neighbours (an opaque operator would hide them). The gather
-goes through its operator everywhere: its reference (``embedding_bag``) has no second derivative,
-the operator's autograd does. Either way the result is the same to round-off and
-``torch.compile``, ``torch.func`` and ``create_graph=True`` work.
+Each operator's entry point runs its kernel where one is registered for the tensors' device
+(C++ on the CPU, Triton on CUDA for the gather), else the pure-torch reference as plain torch
+operations, which ``torch.compile`` can fuse with its neighbours (an opaque operator would hide
+them). The gather goes through its operator everywhere: its lean default (``embedding_bag``) has
+no second derivative, the operator's autograd does. Either way the result is the same to
+round-off and ``torch.compile``, ``torch.func`` and ``create_graph=True`` work.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..functional import convolution_output_size, convolution_taps
 from . import _ops
-from ._policy import has_kernel
+from ._switches import has_kernel
 
 
 def fused_piecewise_gather(
@@ -69,11 +69,12 @@ def fused_piecewise_conv(
     extra = [0] * len(stride) if output_padding is None else list(output_padding)
     args = (n, segments, continuous, clamp, list(stride), list(padding), list(dilation), transposed, extra, groups)
     x = x.to(weight.dtype)
-    if has_kernel("piecewise_conv_gather", weight.device.type, weight.dtype):
-        return _ops.piecewise_conv_gather(x, weight, *args)
-    if weight.device.type != "cpu" and has_kernel("piecewise_gather", weight.device.type, weight.dtype):
-        return conv_gather_by_links(x, weight, *args)
-    return _ops.conv_gather_reference(x, weight, *args)
+    device_type, dtype = weight.device.type, weight.dtype
+    if not has_kernel("piecewise_conv_gather", device_type, dtype) and has_kernel(
+        "piecewise_gather", device_type, dtype
+    ):
+        return conv_gather_by_links(x, weight, *args)  # Triton on CUDA: the fully-connected gather kernel
+    return _ops.piecewise_conv_gather(x, weight, *args)
 
 
 def conv_gather_by_links(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
@@ -154,9 +155,7 @@ def fused_linear_product(x: Tensor, weight: Tensor, alpha: float = 1.0, *, clamp
 def _product(
     x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
 ) -> Tensor:
-    if has_kernel("piecewise_product", weight.device.type, weight.dtype):
-        return _ops.piecewise_product(x, weight, n, segments, continuous, linear, alpha, clamp)
-    return _ops.product_reference(x, weight, n, segments, continuous, linear, alpha, clamp)
+    return _ops.piecewise_product(x, weight, n, segments, continuous, linear, alpha, clamp)
 
 
 def product_neuron_twin(
@@ -180,9 +179,7 @@ def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * M, P)``.
     """
-    if has_kernel("piecewise_expansion", x.device.type, x.dtype):
-        return _ops.piecewise_expansion(x, n, segments, continuous, clamp)
-    return _ops.piecewise_expansion_reference(x, n, segments, continuous, clamp)
+    return _ops.piecewise_expansion(x, n, segments, continuous, clamp)
 
 
 def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
@@ -192,9 +189,7 @@ def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tens
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
     """
-    if has_kernel("chebyshev_expansion", x.device.type, x.dtype):
-        return _ops.chebyshev_expansion(x, n, clamp)
-    return _ops.chebyshev_expansion_reference(x, n, clamp)
+    return _ops.chebyshev_expansion(x, n, clamp)
 
 
 def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = False, constant: bool = True) -> Tensor:
@@ -216,6 +211,4 @@ def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = 
         raise ValueError(f"rows=True takes a (B, I) input, got shape {tuple(x.shape)}")
     if not constant and n < 1:
         raise ValueError(f"constant=False needs n >= 1, got n={n}")
-    if has_kernel("fourier_values", x.device.type, x.dtype):
-        return _ops.fourier_values(x * fundamental, n, rows, constant)
-    return _ops.fourier_values_reference(x * fundamental, n, rows, constant)
+    return _ops.fourier_values(x * fundamental, n, rows, constant)

@@ -2,7 +2,7 @@
 the CUDA implementation of the ``piecewise_gather`` operator (:mod:`._ops`).
 
 Used for CUDA tensors when Triton is installed (``pip install triton``; it comes with the CUDA
-builds of PyTorch) unless ``HIGH_ORDER_LAYERS_TRITON=0`` (see :mod:`._policy`). The weight
+builds of PyTorch) unless ``HIGH_ORDER_LAYERS_TRITON=0`` (see :mod:`._switches`). The weight
 gradient is summed with atomic adds, so its last bits may differ from run to run; under
 ``torch.use_deterministic_algorithms(True)`` the operator runs the deterministic reference.
 """
@@ -52,7 +52,7 @@ def triton_kernels() -> ModuleType | None:
 
 
 def _loaded_kernels() -> ModuleType:
-    """The kernel module, where the caller has found Triton (:mod:`._policy`)."""
+    """The kernel module, where the caller has found Triton (:mod:`._switches`)."""
     kernels = triton_kernels()
     if kernels is None:
         raise RuntimeError("the Triton kernels are not available (Triton is not installed)")

@@ -1,21 +1,15 @@
-"""The accelerated computations as PyTorch operators, in the ``high_order_layers`` namespace.
+"""The accelerated computations, one :class:`~._spec.OperatorSpec` each, in the
+``high_order_layers`` namespace.
 
-Each computation is a forward operator and a backward operator made with ``torch.library``:
+Every section below is one operator: its pure-torch reference (the implementation on every device
+without a kernel, and the oracle the kernels are tested against), its fake, and its kernels by
+device type. :func:`~._spec.define` makes the ``torch.library`` operators, registrations,
+availability entry and autograd from the spec, so adding a kernel for a device is one
+:class:`~._spec.Kernel` in a spec, and a new operator one spec.
 
-- the function body is the **pure-torch reference**, the implementation on every device without
-  a kernel (and the oracle the kernels are tested against);
-- ``register_kernel("cpu")`` runs the C++ kernels (``*.cpp``), ``register_kernel("cuda")`` the
-  Triton kernels where there are any; either falls back to the reference where
-  :mod:`._policy` says its kernel does not take the tensors (switched off, not buildable, a
-  dtype it has no code for);
-- ``register_fake`` states the shapes, so ``torch.compile`` (``fullgraph=True`` included) keeps
-  the kernels as single nodes of its graph;
-- :mod:`._autograd` joins each pair into one differentiable function (``torch.func`` and higher
-  derivatives included).
-
-Adding a device or a kernel is one ``register_kernel`` in this file. The operators
-(``torch.ops.high_order_layers.piecewise_gather`` and the others) can be called directly; the
-functions at the bottom of this file are the differentiable entry points the layers use.
+The operators (``torch.ops.high_order_layers.piecewise_gather`` and the others) can be called
+directly; each :class:`~._spec.Operator` here is the differentiable entry point
+(:mod:`._functions` wraps them with the layers' argument conventions).
 
 Shapes, with ``B`` samples, ``I`` inputs, ``O`` outputs, ``M`` weights per link and ``C``
 channels at ``P`` positions:
@@ -35,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -55,10 +49,10 @@ from ..functional import (
     sum_neuron_gather,
 )
 from ..functional import piecewise_expansion as piecewise_expansion_reference_fn
-from . import _policy, _references
-from ._autograd import differentiable
+from . import _references
+from ._spec import NAMESPACE, Kernel, OperatorSpec, define
 
-NAMESPACE = "high_order_layers"
+__all__ = ["NAMESPACE", "OPERATORS"]
 
 
 @functools.cache
@@ -67,17 +61,15 @@ def local_nodes(n: int) -> Tensor:
     return chebyshev_lobatto_nodes(n, dtype=torch.float64)
 
 
-def _no_tensor(like: Tensor) -> Tensor:
-    """The empty tensor an operator returns in place of a gradient nobody wants."""
-    return like.new_empty(0)
+def _check_links(x: Tensor, weight: Tensor) -> None:
+    """The shapes of a fully-connected operator: ``x (B, I)`` and ``weight (O, I, M)``."""
+    torch._check(x.dim() == 2, lambda: f"x must be (B, I), got {tuple(x.shape)}")
+    torch._check(weight.dim() == 3, lambda: f"weight must be (O, I, M), got {tuple(weight.shape)}")
+    torch._check(x.shape[1] == weight.shape[1], lambda: f"x has {x.shape[1]} inputs, weight {weight.shape[1]}")
 
 
-def _wanted(grads: Sequence[Tensor], tensors: tuple[Tensor, Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor]:
-    """The gradients of ``(x, weight)``: each contiguous where wanted, else an empty tensor."""
-    grad_x, grad_weight = (
-        g.contiguous() if need else _no_tensor(t) for g, t, need in zip(grads, tensors, needs, strict=True)
-    )
-    return grad_x, grad_weight
+def _check_channels(x: Tensor) -> None:
+    torch._check(x.dim() == 3, lambda: f"x must be (B, C, P), got {tuple(x.shape)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,89 +88,57 @@ def _gather_lean(x: Tensor, weight: Tensor, n: int, segments: int, continuous: b
     return sum_neuron_gather(start, values, weight)
 
 
-def _piecewise_gather_default(
-    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool
-) -> tuple[Tensor, Tensor]:
-    """``(y (B, O), pieces)``: ``pieces`` is what the device's backward reuses (empty here)."""
-    return _gather_lean(x, weight, n, segments, continuous, clamp), _no_tensor(x).int()
+def _gather_fake(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
+    _check_links(x, weight)
+    return x.new_empty(x.shape[0], weight.shape[0])
 
 
-piecewise_gather_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_gather", _piecewise_gather_default, mutates_args=()
-)
-
-
-@piecewise_gather_op.register_fake
-def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
-    kernels = _policy.triton_kernels_for(weight)
-    pieces = x.new_empty(x.shape[1], x.shape[0], dtype=torch.int32) if kernels is not None else x.new_empty(0).int()
-    return x.new_empty(x.shape[0], weight.shape[0]), pieces
-
-
-def _piecewise_gather_backward_default(
-    grad: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    pieces: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    clamp: bool,
-    needs: list[bool],
-) -> tuple[Tensor, Tensor]:
-    grads = _references.gather_backward(grad, x, weight, n, segments, continuous, clamp)
-    return _wanted(grads, (x, weight), needs)
-
-
-piecewise_gather_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_gather_backward", _piecewise_gather_backward_default, mutates_args=()
-)
-
-
-@piecewise_gather_backward_op.register_fake
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
-    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
-
-
-@piecewise_gather_op.register_kernel("cpu")
-def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None:
-        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)
+def _cpu_gather_forward(kernels: Any, x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool):
     stride, _ = piecewise_sizes(n, segments, continuous)
-    y = kernels.gather_forward(x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp)
-    return y, _no_tensor(x).int()
+    return kernels.gather_forward(x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp)
 
 
-@piecewise_gather_backward_op.register_kernel("cpu")
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None:
-        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
+def _cpu_gather_backward(kernels: Any, grad, x, weight, pieces, n, segments, continuous, clamp, needs):
     stride, _ = piecewise_sizes(n, segments, continuous)
     grad_x, grad_weight = kernels.gather_backward(
         grad.contiguous(), x.t().contiguous(), weight.contiguous(), local_nodes(n), segments, stride, clamp, needs[0]
     )
-    return _wanted((grad_x.t(), grad_weight), (x, weight), needs)
+    return grad_x.t(), grad_weight
 
 
-@piecewise_gather_op.register_kernel("cuda")
-def _(x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> tuple[Tensor, Tensor]:
-    if _policy.triton_kernels_for(weight) is None:
-        return _piecewise_gather_default(x, weight, n, segments, continuous, clamp)
+def _triton_gather_forward(kernels: Any, *args: Any) -> tuple[Tensor, Tensor]:
     from ._gather_triton import triton_gather_forward
 
-    return triton_gather_forward(x, weight, n, segments, continuous, clamp)
+    return triton_gather_forward(*args)
 
 
-@piecewise_gather_backward_op.register_kernel("cuda")
-def _(grad, x, weight, pieces, n, segments, continuous, clamp, needs):
-    if pieces.numel() == 0 or _policy.triton_kernels_for(weight) is None:
-        return _piecewise_gather_backward_default(grad, x, weight, pieces, n, segments, continuous, clamp, needs)
+def _triton_gather_backward(kernels: Any, grad, x, weight, pieces, n, segments, continuous, clamp, needs):
     from ._gather_triton import triton_gather_backward
 
-    grad_x, grad_weight = triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
-    return _wanted((grad_x, grad_weight), (x, weight), needs)
+    return triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
+
+
+def _triton_pieces(x: Tensor, *args: Any) -> tuple[Tensor]:
+    return (x.new_empty(x.shape[1], x.shape[0], dtype=torch.int32),)  # each input's piece, (I, B)
+
+
+piecewise_gather = define(
+    OperatorSpec(
+        name="piecewise_gather",
+        reference=_gather_reference,
+        backward_reference=_references.gather_backward,
+        fake=_gather_fake,
+        tensors=2,
+        saved={"pieces": torch.int32},
+        kernels={
+            "cpu": Kernel(_cpu_gather_forward, _cpu_gather_backward),
+            "cuda": Kernel(_triton_gather_forward, _triton_gather_backward, saved=_triton_pieces),
+        },
+        default=_gather_lean,
+        # everywhere the operator: the lean default has no second derivative, its autograd has
+        inline_reference=False,
+    )
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,52 +165,12 @@ def conv_gather_reference(
     return torch.ops.aten.convolution(dense, flat, None, stride, padding, dilation, transposed, output_padding, groups)
 
 
-piecewise_conv_gather_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_conv_gather", conv_gather_reference, mutates_args=()
-)
-
-
-def _conv_output_channels(weight: Tensor, transposed: bool, groups: int) -> int:
-    return weight.shape[2] * groups if transposed else weight.shape[0]
-
-
-@piecewise_conv_gather_op.register_fake
-def _(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
+def _conv_fake(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
     stride, padding, dilation, transposed, output_padding, groups = params[4:]
-    kernel = weight.shape[3:]
-    size = convolution_output_size(x.shape[2:], kernel, stride, padding, dilation, transposed, output_padding)
-    return x.new_empty(x.shape[0], _conv_output_channels(weight, transposed, groups), *size)
-
-
-def _piecewise_conv_gather_backward_default(
-    grad: Tensor, x: Tensor, weight: Tensor, *params: Any
-) -> tuple[Tensor, Tensor]:
-    """``params``: the forward's parameters, then ``needs``, as :func:`_backward_schema` types them."""
-    grads = _references.conv_gather_backward(grad, x, weight, *params)
-    return _wanted(grads, (x, weight), params[-1])
-
-
-def _backward_schema(forward: Callable[..., Any]) -> str:
-    """The schema of a backward operator that takes the gradient, the forward's own arguments
-    (with the types ``custom_op`` infers from the forward's annotations), then ``needs`` (one flag
-    per input tensor), and returns the gradients of ``x`` and ``weight``."""
-    forward_schema = torch.library.infer_schema(forward, mutates_args=())  # "(Tensor x, ...) -> Tensor"
-    arguments = forward_schema[1 : forward_schema.index(") ->")]
-    return f"(Tensor grad, {arguments}, bool[] needs) -> (Tensor, Tensor)"
-
-
-piecewise_conv_gather_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_conv_gather_backward",
-    _piecewise_conv_gather_backward_default,
-    mutates_args=(),
-    schema=_backward_schema(conv_gather_reference),
-)
-
-
-@piecewise_conv_gather_backward_op.register_fake
-def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, ...]:
-    needs = params[-1]  # after the forward's parameters
-    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
+    torch._check(x.dim() == weight.dim() - 1, lambda: f"x {tuple(x.shape)} and weight {tuple(weight.shape)} differ")
+    size = convolution_output_size(x.shape[2:], weight.shape[3:], stride, padding, dilation, transposed, output_padding)
+    channels = weight.shape[2] * groups if transposed else weight.shape[0]
+    return x.new_empty(x.shape[0], channels, *size)
 
 
 @functools.lru_cache(maxsize=256)
@@ -286,28 +206,31 @@ def _conv_kernel_arguments(x: Tensor, weight: Tensor, params: Sequence[Any]) -> 
     return geometry, flat, (local_nodes(n), segments, piece_stride, clamp, transposed, groups)
 
 
-@piecewise_conv_gather_op.register_kernel("cpu")
-def _(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None:
-        return conv_gather_reference(x, weight, *params)
+def _cpu_conv_forward(kernels: Any, x: Tensor, weight: Tensor, *params: Any) -> Tensor:
     geometry, flat, basis = _conv_kernel_arguments(x, weight, params)
     y = kernels.conv_gather_forward(flat, weight.contiguous(), _cached_taps(*geometry), *basis)
     return y.view(x.shape[0], y.shape[1], *convolution_output_size(*geometry))
 
 
-@piecewise_conv_gather_backward_op.register_kernel("cpu")
-def _(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None:
-        return _piecewise_conv_gather_backward_default(grad, x, weight, *params)
+def _cpu_conv_backward(kernels: Any, grad: Tensor, x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
     *forward_params, needs = params
     geometry, flat, basis = _conv_kernel_arguments(x, weight, forward_params)
     grad_flat = grad.reshape(grad.shape[0], grad.shape[1], math.prod(grad.shape[2:]))
     inverse = _cached_inverse_taps(*geometry)
     grad_x, grad_weight = kernels.conv_gather_backward(grad_flat, flat, weight.contiguous(), inverse, *basis, needs[0])
-    grads = (grad_x.view_as(x) if needs[0] else grad_x, grad_weight)
-    return _wanted(grads, (x, weight), needs)
+    return (grad_x.view_as(x) if needs[0] else grad_x), grad_weight
+
+
+piecewise_conv_gather = define(
+    OperatorSpec(
+        name="piecewise_conv_gather",
+        reference=conv_gather_reference,
+        backward_reference=_references.conv_gather_backward,
+        fake=_conv_fake,
+        tensors=2,
+        kernels={"cpu": Kernel(_cpu_conv_forward, _cpu_conv_backward)},
+    )
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,56 +247,6 @@ def product_reference(
     return product_neuron(link_values_gather(start, values, weight), alpha)
 
 
-def _piecewise_product_default(
-    x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(y (B, O), rest, zeros)``: ``rest`` and ``zeros`` (``(B, O)`` from the CPU kernel,
-    empty here) are what its backward reuses."""
-    y = product_reference(x, weight, n, segments, continuous, linear, alpha, clamp)
-    return y, _no_tensor(y), _no_tensor(y)
-
-
-piecewise_product_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_product", _piecewise_product_default, mutates_args=()
-)
-
-
-@piecewise_product_op.register_fake
-def _(x, weight, n, segments, continuous, linear, alpha, clamp):
-    y = x.new_empty(x.shape[0], weight.shape[0])
-    if _policy.cpu_kernels_for(weight) is not None:
-        return y, torch.empty_like(y), torch.empty_like(y)
-    return y, _no_tensor(y), _no_tensor(y)
-
-
-def _piecewise_product_backward_default(
-    grad: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    rest: Tensor,
-    zeros: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    linear: bool,
-    alpha: float,
-    clamp: bool,
-    needs: list[bool],
-) -> tuple[Tensor, Tensor]:
-    grads = _references.product_backward(grad, x, weight, n, segments, continuous, linear, alpha, clamp)
-    return _wanted(grads, (x, weight), needs)
-
-
-piecewise_product_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_product_backward", _piecewise_product_backward_default, mutates_args=()
-)
-
-
-@piecewise_product_backward_op.register_fake
-def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):
-    return tuple(torch.empty_like(t) if need else _no_tensor(t) for t, need in zip((x, weight), needs, strict=True))
-
-
 def _product_kernel_basis(n: int, segments: int, continuous: bool, linear: bool) -> tuple[Tensor, int, int]:
     """``(nodes, segments, stride)`` as the product kernel takes them."""
     if linear:
@@ -382,31 +255,43 @@ def _product_kernel_basis(n: int, segments: int, continuous: bool, linear: bool)
     return local_nodes(n), segments, stride
 
 
-@piecewise_product_op.register_kernel("cpu")
-def _(x, weight, n, segments, continuous, linear, alpha, clamp):
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None or weight.shape[0] == 0:  # the kernel splits its work by outputs
-        return _piecewise_product_default(x, weight, n, segments, continuous, linear, alpha, clamp)
+def _cpu_product_forward(kernels, x, weight, n, segments, continuous, linear, alpha, clamp):
+    """``(y, rest, zeros)``: ``rest`` and ``zeros`` ``(B, O)`` are what the kernel's backward reuses."""
     nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
-    y, rest, zeros = kernels.product_forward(
-        x.t().contiguous(), weight.contiguous(), nodes, pieces, stride, linear, alpha, clamp
-    )
-    return y, rest, zeros
+    return kernels.product_forward(x.t().contiguous(), weight.contiguous(), nodes, pieces, stride, linear, alpha, clamp)
 
 
-@piecewise_product_backward_op.register_kernel("cpu")
-def _(grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):
-    kernels = _policy.cpu_kernels_for(weight)
-    if kernels is None or rest.numel() == 0:
-        return _piecewise_product_backward_default(
-            grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs
-        )
+def _cpu_product_backward(kernels, grad, x, weight, rest, zeros, n, segments, continuous, linear, alpha, clamp, needs):
     nodes, pieces, stride = _product_kernel_basis(n, segments, continuous, linear)
     grad_x, grad_weight = kernels.product_backward(
         grad.contiguous(), x.t().contiguous(), weight.contiguous(), rest, zeros, nodes, pieces, stride, linear, alpha,
         clamp,
     )  # fmt: skip
-    return _wanted((grad_x.t(), grad_weight), (x, weight), needs)
+    return grad_x.t(), grad_weight
+
+
+def _product_saved(x: Tensor, weight: Tensor, *params: Any) -> tuple[Tensor, Tensor]:
+    return x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
+
+
+piecewise_product = define(
+    OperatorSpec(
+        name="piecewise_product",
+        reference=product_reference,
+        backward_reference=_references.product_backward,
+        fake=_gather_fake,
+        tensors=2,
+        saved={"rest": None, "zeros": None},
+        kernels={
+            "cpu": Kernel(
+                _cpu_product_forward,
+                _cpu_product_backward,
+                saved=_product_saved,
+                accepts=lambda x, weight, *params: weight.shape[0] != 0,  # the kernel splits its work by outputs
+            )
+        },
+    )
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -417,51 +302,33 @@ def piecewise_expansion_reference(x: Tensor, n: int, segments: int, continuous: 
     return piecewise_expansion_reference_fn(x, n, segments, continuous, clamp=clamp)
 
 
-piecewise_expansion_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_expansion", piecewise_expansion_reference, mutates_args=()
-)
-
-
-@piecewise_expansion_op.register_fake
-def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+def _expansion_fake(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+    _check_channels(x)
     _, num_weights = piecewise_sizes(n, segments, continuous)
     return x.new_empty(x.shape[0], x.shape[1] * num_weights, x.shape[2])
 
 
-def _piecewise_expansion_backward_default(
-    grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: list[bool]
-) -> Tensor:
-    return _references.expansion_backward(grad, x, n, segments, continuous, clamp).contiguous()
-
-
-piecewise_expansion_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::piecewise_expansion_backward", _piecewise_expansion_backward_default, mutates_args=()
-)
-
-
-@piecewise_expansion_backward_op.register_fake
-def _(grad, x, n, segments, continuous, clamp, needs):
-    return torch.empty_like(x)
-
-
-@piecewise_expansion_op.register_kernel("cpu")
-def _(x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
-    kernels = _policy.cpu_kernels_for(x)
-    if kernels is None:
-        return piecewise_expansion_reference(x, n, segments, continuous, clamp)
+def _cpu_expansion_forward(kernels: Any, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
     stride, num_weights = piecewise_sizes(n, segments, continuous)
     return kernels.expand_forward(x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp)
 
 
-@piecewise_expansion_backward_op.register_kernel("cpu")
-def _(grad, x, n, segments, continuous, clamp, needs):
-    kernels = _policy.cpu_kernels_for(x)
-    if kernels is None:
-        return _piecewise_expansion_backward_default(grad, x, n, segments, continuous, clamp, needs)
+def _cpu_expansion_backward(kernels, grad, x, n, segments, continuous, clamp, needs):
     stride, num_weights = piecewise_sizes(n, segments, continuous)
     return kernels.expand_backward(
         grad.contiguous(), x.contiguous(), local_nodes(n), segments, stride, num_weights, clamp
     )
+
+
+piecewise_expansion = define(
+    OperatorSpec(
+        name="piecewise_expansion",
+        reference=piecewise_expansion_reference,
+        backward_reference=_references.expansion_backward,
+        fake=_expansion_fake,
+        kernels={"cpu": Kernel(_cpu_expansion_forward, _cpu_expansion_backward)},
+    )
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,44 +339,28 @@ def chebyshev_expansion_reference(x: Tensor, n: int, clamp: bool) -> Tensor:
     return chebyshev_expansion_reference_fn(x, n, clamp=clamp)
 
 
-chebyshev_expansion_op = torch.library.custom_op(
-    f"{NAMESPACE}::chebyshev_expansion", chebyshev_expansion_reference, mutates_args=()
-)
-
-
-@chebyshev_expansion_op.register_fake
-def _(x: Tensor, n: int, clamp: bool) -> Tensor:
+def _chebyshev_fake(x: Tensor, n: int, clamp: bool) -> Tensor:
+    _check_channels(x)
     return x.new_empty(x.shape[0], x.shape[1] * (n - 1), x.shape[2])
 
 
-def _chebyshev_expansion_backward_default(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: list[bool]) -> Tensor:
-    return _references.chebyshev_backward(grad, x, n, clamp).contiguous()
-
-
-chebyshev_expansion_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::chebyshev_expansion_backward", _chebyshev_expansion_backward_default, mutates_args=()
+chebyshev_expansion = define(
+    OperatorSpec(
+        name="chebyshev_expansion",
+        reference=chebyshev_expansion_reference,
+        backward_reference=_references.chebyshev_backward,
+        fake=_chebyshev_fake,
+        kernels={
+            "cpu": Kernel(
+                lambda kernels, x, n, clamp: kernels.chebyshev_forward(x.contiguous(), n, clamp),
+                lambda kernels, grad, x, n, clamp, needs: kernels.chebyshev_backward(
+                    grad.contiguous(), x.contiguous(), n, clamp
+                ),
+                accepts=lambda x, n, clamp: n >= 2,
+            )
+        },
+    )
 )
-
-
-@chebyshev_expansion_backward_op.register_fake
-def _(grad, x, n, clamp, needs):
-    return torch.empty_like(x)
-
-
-@chebyshev_expansion_op.register_kernel("cpu")
-def _(x: Tensor, n: int, clamp: bool) -> Tensor:
-    kernels = _policy.cpu_kernels_for(x)
-    if kernels is None or n < 2:
-        return chebyshev_expansion_reference(x, n, clamp)
-    return kernels.chebyshev_forward(x.contiguous(), n, clamp)
-
-
-@chebyshev_expansion_backward_op.register_kernel("cpu")
-def _(grad, x, n, clamp, needs):
-    kernels = _policy.cpu_kernels_for(x)
-    if kernels is None or n < 2:
-        return _chebyshev_expansion_backward_default(grad, x, n, clamp, needs)
-    return kernels.chebyshev_backward(grad.contiguous(), x.contiguous(), n, clamp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -527,73 +378,46 @@ def _fourier_values_default(angle: Tensor, n: int, rows: bool, constant: bool) -
     return fourier_values_reference(angle, n, rows, constant).contiguous()
 
 
-fourier_values_op = torch.library.custom_op(f"{NAMESPACE}::fourier_values", _fourier_values_default, mutates_args=())
-
-
-@fourier_values_op.register_fake
-def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+def _fourier_fake(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
     width = 2 * n + (1 if constant else 0)
     if rows:
+        torch._check(angle.dim() == 2, lambda: f"rows=True takes a (B, I) angle, got {tuple(angle.shape)}")
         return angle.new_empty(angle.shape[0], width, *angle.shape[1:])
     return angle.new_empty(*angle.shape, width)
 
 
-def _fourier_values_backward_default(
-    grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool, needs: list[bool]
-) -> Tensor:
-    return _references.fourier_backward(grad, angle, n, rows, constant).contiguous()
-
-
-fourier_values_backward_op = torch.library.custom_op(
-    f"{NAMESPACE}::fourier_values_backward", _fourier_values_backward_default, mutates_args=()
-)
-
-
-@fourier_values_backward_op.register_fake
-def _(grad, angle, n, rows, constant, needs):
-    return torch.empty_like(angle)
-
-
-@fourier_values_op.register_kernel("cpu")
-def _(angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
-    kernels = _policy.cpu_kernels_for(angle)
-    if kernels is None:
-        return _fourier_values_default(angle, n, rows, constant)
+def _cpu_fourier_forward(kernels: Any, angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
     angle = angle.contiguous()
     return kernels.fourier_forward(angle.cos(), angle.sin(), n, rows, constant)
 
 
-@fourier_values_backward_op.register_kernel("cpu")
-def _(grad, angle, n, rows, constant, needs):
-    kernels = _policy.cpu_kernels_for(angle)
-    if kernels is None:
-        return _fourier_values_backward_default(grad, angle, n, rows, constant, needs)
+def _cpu_fourier_backward(kernels, grad, angle, n, rows, constant, needs):
     angle = angle.contiguous()
     return kernels.fourier_backward(grad.contiguous(), angle.cos(), angle.sin(), n, rows, constant)
 
 
-# ----------------------------------------------------------------------------------------------
-# The differentiable entry points
+fourier_values = define(
+    OperatorSpec(
+        name="fourier_values",
+        reference=fourier_values_reference,
+        backward_reference=_references.fourier_backward,
+        fake=_fourier_fake,
+        kernels={"cpu": Kernel(_cpu_fourier_forward, _cpu_fourier_backward)},
+        default=_fourier_values_default,
+    )
+)
 
-piecewise_gather = differentiable(f"{NAMESPACE}::piecewise_gather", _gather_reference, tensors=2, saved=1)
-piecewise_conv_gather = differentiable(f"{NAMESPACE}::piecewise_conv_gather", conv_gather_reference, tensors=2)
-piecewise_product = differentiable(f"{NAMESPACE}::piecewise_product", product_reference, tensors=2, saved=2)
-piecewise_expansion = differentiable(f"{NAMESPACE}::piecewise_expansion", piecewise_expansion_reference, tensors=1)
-chebyshev_expansion = differentiable(f"{NAMESPACE}::chebyshev_expansion", chebyshev_expansion_reference, tensors=1)
-fourier_values = differentiable(f"{NAMESPACE}::fourier_values", fourier_values_reference, tensors=1)
 
 #: Every operator of the namespace, forward then backward, for tests and ``opcheck``.
-OPERATORS = (
-    piecewise_gather_op,
-    piecewise_gather_backward_op,
-    piecewise_conv_gather_op,
-    piecewise_conv_gather_backward_op,
-    piecewise_product_op,
-    piecewise_product_backward_op,
-    piecewise_expansion_op,
-    piecewise_expansion_backward_op,
-    chebyshev_expansion_op,
-    chebyshev_expansion_backward_op,
-    fourier_values_op,
-    fourier_values_backward_op,
+OPERATORS = tuple(
+    op
+    for operator in (
+        piecewise_gather,
+        piecewise_conv_gather,
+        piecewise_product,
+        piecewise_expansion,
+        chebyshev_expansion,
+        fourier_values,
+    )
+    for op in (operator.forward_op, operator.backward_op)
 )

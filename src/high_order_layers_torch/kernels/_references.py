@@ -9,6 +9,7 @@ what every device without a kernel runs, and the kernels' backward passes are te
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -59,7 +60,14 @@ def piecewise_values_and_slopes(
 
 
 def gather_backward(
-    grad: Tensor, x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool
+    grad: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    n: int,
+    segments: int,
+    continuous: bool,
+    clamp: bool,
+    needs: Sequence[bool] = (),
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the sum neuron of piecewise links. Shapes: grad ``(B, O)``, x ``(B, I)``,
     weight ``(O, I, M)`` -> ``(B, I)``, ``(O, I, M)``."""
@@ -96,6 +104,7 @@ def product_backward(
     linear: bool,
     alpha: float,
     clamp: bool,
+    needs: Sequence[bool] = (),
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the product neuron ``y = -1 + prod_i (1 + f_i) - (1 - alpha) sum_i f_i``:
     ``d y / d f_i = prod_{j != i} (1 + f_j) - (1 - alpha)``, the product over the others formed
@@ -112,7 +121,9 @@ def product_backward(
     return grad_x, grad_weight
 
 
-def expansion_backward(grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool) -> Tensor:
+def expansion_backward(
+    grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: Sequence[bool] = ()
+) -> Tensor:
     """Gradient of the channels-first piecewise expansion. Shapes: grad ``(B, C * M, P)``,
     x ``(B, C, P)`` -> ``(B, C, P)``."""
     batch, channels, positions = x.shape
@@ -164,7 +175,7 @@ def conv_gather_backward(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) 
     return grad_x, grad_weight
 
 
-def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool) -> Tensor:
+def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: Sequence[bool] = ()) -> Tensor:
     """Gradient of ``T_1 .. T_{n-1}`` channels first. Shapes: grad ``(B, C * (n - 1), P)``,
     x ``(B, C, P)`` -> ``(B, C, P)``."""
     batch, channels, positions = x.shape
@@ -176,7 +187,9 @@ def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool) -> Tensor:
     return result if inside is None else result * inside
 
 
-def fourier_backward(grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool) -> Tensor:
+def fourier_backward(
+    grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool, needs: Sequence[bool] = ()
+) -> Tensor:
     """Gradient of ``[1,] cos(k a), sin(k a)`` (``k = 1..n``) with respect to the angle ``a``.
     Shapes: grad as the values (``(*, W)``, or ``(B, W, I)`` with ``rows``) -> ``angle.shape``."""
     if rows:

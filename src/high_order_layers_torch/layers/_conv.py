@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import kernels
 from .._signatures import FactoryKwargs, spell_out
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
 from ..functional import OUT_OF_RANGE_POLICIES, Contraction, OutOfRange
-from ..kernels import ConvGeometry, conv_contraction, fused_piecewise_conv
+from ..kernels import ConvGeometry
 from ._basis import Basis, BasisLayer
 from ._init import Initialization, check_initialization, initialize_links_
 
@@ -37,7 +38,6 @@ PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
 _PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 #: The order of the keyword-only parameters in ``inspect.signature``, as ``torch.nn.Conv2d`` has
 #: them (the transposed convolutions follow ``torch.nn.ConvTranspose2d``).
 CONV_ORDER = "stride padding dilation groups bias padding_mode"
@@ -163,43 +163,17 @@ class _HighOrderConvBase(BasisLayer):
             with torch.no_grad():
                 self.bias.zero_()
 
-    def _gathers(self, x: Tensor, geometry: ConvGeometry) -> bool:
-        """Whether this forward contracts by gathering (see ``contraction``): a piecewise basis
-        with more weights than active ones, and :func:`~high_order_layers_torch.kernels.conv_contraction`
-        choosing it for this input's shape and the convolution's ``geometry``."""
-        basis = self.basis
-        layout = basis.gather_layout()
-        if layout is None:
-            return False
-        choice = conv_contraction(
-            basis.num_weights,
-            basis.num_active,
-            self.contraction,
-            self.weight,
-            input_shape=tuple(x.shape),
-            basis=layout,
-            geometry=geometry,
-        )
-        return choice == "gather"
-
-    def _gather(self, x: Tensor, clamp: bool, geometry: ConvGeometry) -> Tensor:
-        """The convolution of the (padded, prepared) input by
-        :func:`~high_order_layers_torch.kernels.fused_piecewise_conv`, before rescaling and bias."""
-        layout = self.basis.gather_layout()
-        if layout is None:
-            raise ValueError(f"{type(self.basis).__name__} has no gather form; contract it densely")
-        return fused_piecewise_conv(x, self.weight, *layout, clamp=clamp, **geometry._asdict())
-
     def expand(self, x: Tensor, *, clamp: bool = False) -> Tensor:
         """The dense basis expansion (no input policy applied; with ``clamp``, ``x`` is first
-        limited to ``[-1, 1]``), by the basis' :meth:`~high_order_layers_torch.bases.Basis.expansion`.
+        limited to ``[-1, 1]``), by :func:`~high_order_layers_torch.kernels.expansion` of the
+        basis' layout.
 
         Shape:
             ``(B, C, *spatial)`` -> ``(B, C * M, *spatial)``, channel ``c * M + m``.
         """
         batch, channels, *spatial = x.shape
         positions = math.prod(spatial)  # explicit sizes: an empty batch must not make -1 ambiguous
-        dense = self.basis.expansion(x.reshape(batch, channels, positions), clamp=clamp)  # (B, C * M, P)
+        dense = kernels.expansion(self.basis.layout(), x.reshape(batch, channels, positions), clamp=clamp)
         return dense.view(batch, channels * self.basis.num_weights, *spatial)
 
     def _batched(self, x: Tensor) -> tuple[Tensor, bool]:
@@ -373,22 +347,6 @@ class HighOrderConvNd(_HighOrderConvBase):
                 pad += [self.padding[index]] * 2
         return tuple(pad)
 
-    def _expansion_and_weight(self, x: Tensor, clamp: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The expansion the convolution runs on, the matching ``(O, C / groups, M', *kernel)``
-        weight, and a constant ``(O,)`` to add to every output (or ``None``)."""
-        basis = self.basis
-        split = basis.constant_split(self.weight.movedim(2, -1))  # (O, C / g, *k), (O, C / g, *k, K)
-        if split is None:
-            return self.expand(x, clamp=clamp), self.weight, None
-        # The constant function is 1 at every position, padding included (the input is padded
-        # before the expansion), so the constant terms of all links sum into a bias and only the
-        # other K functions are expanded.
-        constant, rest = split
-        batch, channels, *spatial = x.shape
-        flat = x.reshape(batch, channels, math.prod(spatial))
-        dense = basis.expansion_without_constant(flat, clamp=clamp)  # (B, C * K, P)
-        return dense.view(batch, dense.shape[1], *spatial), rest.movedim(-1, 2), constant.flatten(1).sum(1)
-
     def forward(self, x: Tensor) -> Tensor:
         x, unbatched = self._batched(x)  # (B, C, *S)
         x, clamp = self.defer_default_clamp(x)
@@ -397,22 +355,17 @@ class HighOrderConvNd(_HighOrderConvBase):
             x = F.pad(x, pad, mode=_PAD_MODE[self.padding_mode])  # (B, C, *S_padded)
         dims = self.num_spatial_dims
         geometry = ConvGeometry(self.stride, (0,) * dims, self.dilation, False, (0,) * dims, self.groups)
-        if self._gathers(x, geometry):
-            y = self._gather(x, clamp, geometry)  # (B, O, *S_out)
-            if self.rescale_output:
-                y = y / self.links_per_output
-            if self.bias is not None:
-                y = y + self.bias.view(-1, *([1] * dims))
-            return y.squeeze(0) if unbatched else y
-        dense, weight, constant = self._expansion_and_weight(x, clamp)  # (B, C * M', *S_padded), (O, C / g, M', *k)
-        weight = weight.flatten(1, 2)  # (O, C / groups * M', *kernel)
-        if self.rescale_output:
-            weight = weight / self.links_per_output  # scaling the small weight saves a pass over the output
-            constant = None if constant is None else constant / self.links_per_output
-        bias: Tensor | None = self.bias
-        if constant is not None:
-            bias = constant if bias is None else bias + constant
-        y = _CONV[self.num_spatial_dims](dense, weight, bias, self.stride, 0, self.dilation, self.groups)
+        divisor = self.links_per_output if self.rescale_output else None
+        y = kernels.conv(
+            self.basis.layout(),
+            x,
+            self.weight,
+            geometry,
+            self.contraction,
+            clamp=clamp,
+            bias=self.bias,
+            divisor=divisor,
+        )  # (B, O, *S_out)
         return y.squeeze(0) if unbatched else y
 
 

@@ -10,6 +10,7 @@ from typing import ClassVar, Unpack
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import kernels
 from .._signatures import spell_out
 from ..kernels import ConvGeometry
 from ._basis import Basis
@@ -189,15 +190,7 @@ class HighOrderConvTransposeNd(_HighOrderConvBase):
         x, clamp = self.defer_default_clamp(x)
         geometry = ConvGeometry(self.stride, self.padding, self.dilation, True, output_padding, self.groups)
         bias = None if self.rescale_output else self.bias
-        if self._gathers(x, geometry):
-            y = self._gather(x, clamp, geometry)  # (B, O, *S_out)
-            if bias is not None:
-                y = y + bias.view(-1, *([1] * self.num_spatial_dims))
-        else:
-            dense = self.expand(x, clamp=clamp)  # (B, C * M, *S)
-            weight = self.weight.flatten(0, 1)  # (C * M, O / groups, *kernel)
-            conv_t = _CONV_TRANSPOSE[self.num_spatial_dims]
-            y = conv_t(dense, weight, bias, self.stride, self.padding, output_padding, self.groups, self.dilation)
+        y = kernels.conv(self.basis.layout(), x, self.weight, geometry, self.contraction, clamp=clamp, bias=bias)
         if self.rescale_output:
             count = self.link_counts(x.shape[2:], output_padding, like=y)  # (1, *S_out)
             y = y / count.clamp(min=1)

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .. import kernels
 from .._validation import (
     check_bool,
     check_choice,
@@ -163,35 +164,23 @@ class HighOrderLinear(BasisLayer):
     def link_functions(self, x: Tensor) -> Tensor:
         """Every link's value ``f_oi(x_i)``. Shape: ``(*, in)`` -> ``(*, out, in)``."""
         flat = self._flatten(x)
-        links = self.basis.link_values(self.prepare_input(flat), self.weight, clamp=False, contraction=self.contraction)
+        layout = self.basis.layout()
+        links = kernels.link_values(layout, self.prepare_input(flat), self.weight, self.contraction, clamp=False)
         return links.reshape(*x.shape[:-1], self.out_features, self.in_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        flat = self._flatten(x)  # (B, I)
+        # the input policy here, the default clamp deferred into the kernel's own pass
+        flat, clamp = self.defer_default_clamp(self._flatten(x).to(self.weight.dtype))  # (B, I)
+        layout = self.basis.layout()
         if self.neuron == "sum":
-            y = self._sum_neuron(flat)
+            y = kernels.sum_neuron(layout, flat, self.weight, self.contraction, clamp=clamp)
             if self.rescale_output:
                 y = y / self.in_features
         else:
-            y = self._product_neuron(flat)
+            y = kernels.product_neuron(layout, flat, self.weight, self.alpha, self.contraction, clamp=clamp)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
-
-    def _sum_neuron(self, x: Tensor) -> Tensor:
-        """The sum neuron on the raw ``(B, I)`` input (the input policy is applied here): the
-        basis runs its fastest form (:meth:`~high_order_layers_torch.bases.Basis.sum_neuron`),
-        each through one operator of :mod:`high_order_layers_torch.kernels`, which runs the kernel
-        registered for the weight's device or the pure-torch reference."""
-        x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
-        return self.basis.sum_neuron(x, self.weight, clamp=clamp, contraction=self.contraction)
-
-    def _product_neuron(self, x: Tensor) -> Tensor:
-        """The product neuron on the raw ``(B, I)`` input (the input policy is applied here),
-        through the basis' product operator, which on the CPU never forms the ``(B, O, I)`` link
-        values where a kernel exists."""
-        x, clamp = self.defer_default_clamp(x.to(self.weight.dtype))
-        return self.basis.product_neuron(x, self.weight, self.alpha, clamp=clamp, contraction=self.contraction)
 
     def _flatten(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
