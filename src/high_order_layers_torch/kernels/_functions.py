@@ -37,7 +37,7 @@ def fused_piecewise_gather(
     Shape:
         x: ``(B, I)``. weight: ``(O, I, M)``. Output: ``(B, O)``.
     """
-    return _ops.piecewise_gather(x.to(weight.dtype), weight, n, segments, continuous, clamp)
+    return _ops.piecewise_gather.apply(x.to(weight.dtype), weight, n, segments, continuous, clamp)
 
 
 def fused_piecewise_conv(
@@ -74,7 +74,7 @@ def fused_piecewise_conv(
         "piecewise_gather", device_type, dtype
     ):
         return conv_gather_by_links(x, weight, *args)  # Triton on CUDA: the fully-connected gather kernel
-    return _ops.piecewise_conv_gather(x, weight, *args)
+    return _ops.piecewise_conv_gather.apply(x, weight, *args)
 
 
 def conv_gather_by_links(x: Tensor, weight: Tensor, *params: Any) -> Tensor:
@@ -155,7 +155,7 @@ def fused_linear_product(x: Tensor, weight: Tensor, alpha: float = 1.0, *, clamp
 def _product(
     x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, linear: bool, alpha: float, clamp: bool
 ) -> Tensor:
-    return _ops.piecewise_product(x, weight, n, segments, continuous, linear, alpha, clamp)
+    return _ops.piecewise_product.apply(x, weight, n, segments, continuous, linear, alpha, clamp)
 
 
 def product_neuron_twin(
@@ -179,7 +179,7 @@ def fused_piecewise_expansion(x: Tensor, n: int, segments: int, continuous: bool
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * M, P)``.
     """
-    return _ops.piecewise_expansion(x, n, segments, continuous, clamp)
+    return _ops.piecewise_expansion.apply(x, n, segments, continuous, clamp)
 
 
 def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tensor:
@@ -189,7 +189,7 @@ def fused_chebyshev_expansion(x: Tensor, n: int, *, clamp: bool = False) -> Tens
     Shape:
         x: ``(B, C, P)``. Output: ``(B, C * (n - 1), P)``.
     """
-    return _ops.chebyshev_expansion(x, n, clamp)
+    return _ops.chebyshev_expansion.apply(x, n, clamp)
 
 
 def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = False, constant: bool = True) -> Tensor:
@@ -211,4 +211,4 @@ def fused_fourier_values(x: Tensor, fundamental: float, n: int, *, rows: bool = 
         raise ValueError(f"rows=True takes a (B, I) input, got shape {tuple(x.shape)}")
     if not constant and n < 1:
         raise ValueError(f"constant=False needs n >= 1, got n={n}")
-    return _ops.fourier_values(x * fundamental, n, rows, constant)
+    return _ops.fourier_values.apply(x * fundamental, n, rows, constant)

@@ -117,17 +117,19 @@ class Operator:
         spec: what it was defined from.
         forward_op: ``torch.ops.<namespace>.<name>`` (a ``CustomOpDef``).
         backward_op: ``torch.ops.<namespace>.<name>_backward``.
+        apply: the entry point, ``apply(*tensors, *params) -> output``: the kernel where one
+            runs, else the reference; differentiable (to any order) and ``torch.func``-transformable
+            either way. Calling the operator calls it (hot paths call ``apply`` itself, one Python
+            call fewer).
     """
 
     spec: OperatorSpec
     forward_op: Any
     backward_op: Any
-    _entry: Callable[..., Tensor]
+    apply: Callable[..., Tensor]
 
     def __call__(self, *args: Any) -> Tensor:
-        """The output for ``(*tensors, *params)``: the kernel where one runs, else the
-        reference; differentiable (to any order) and ``torch.func``-transformable either way."""
-        return self._entry(*args)
+        return self.apply(*args)
 
 
 def _schemas(spec: OperatorSpec) -> tuple[str, str]:
