@@ -109,15 +109,9 @@ def dense_sum_neuron(layout: Layout, x: Tensor, weight: Tensor, *, clamp: bool) 
 
 
 def dense_conv(
-    layout: Layout,
-    x: Tensor,
-    weight: Tensor,
-    geometry: ConvGeometry,
-    *,
-    clamp: bool,
-    bias: Tensor | None = None,
+    layout: Layout, x: Tensor, weight: Tensor, geometry: ConvGeometry, *, clamp: bool, bias: Tensor | None = None,
     divisor: float | None = None,
-) -> Tensor:
+) -> Tensor:  # fmt: skip
     """A convolution of link functions as the expansion ``(B, C * M', *S)`` and one
     convolution; where the layout has a :func:`constant_split` (and the convolution is not
     transposed) the constant terms sum into the bias. ``divisor`` divides the

@@ -165,16 +165,9 @@ def product_neuron(layout: Layout, x: Tensor, weight: Tensor, alpha: float, cont
 
 
 def conv(
-    layout: Layout,
-    x: Tensor,
-    weight: Tensor,
-    geometry: ConvGeometry,
-    contraction: str,
-    *,
-    clamp: bool,
-    bias: Tensor | None = None,
-    divisor: float | None = None,
-) -> Tensor:
+    layout: Layout, x: Tensor, weight: Tensor, geometry: ConvGeometry, contraction: str, *, clamp: bool,
+    bias: Tensor | None = None, divisor: float | None = None,
+) -> Tensor:  # fmt: skip
     """A convolution (or transposed convolution) of link functions over the (padded) input:
     gathered (each link reads only its active weights) or dense (the expansion and one
     convolution), as :func:`conv_contraction` decides. ``divisor`` divides the output before

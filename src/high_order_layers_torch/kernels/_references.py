@@ -27,6 +27,10 @@ from ..functional import (
     piecewise_values,
 )
 
+#: Which tensors want a gradient (the backward operators' last argument); the references compute
+#: every gradient and ignore it.
+Needs = Sequence[bool]
+
 
 def _inside(x: Tensor, clamp: bool) -> Tensor | None:
     """Where a clamped input passes gradient: inside ``[-1, 1]`` (not NaN), as ``torch.clamp``'s
@@ -60,14 +64,7 @@ def piecewise_values_and_slopes(
 
 
 def gather_backward(
-    grad: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    n: int,
-    segments: int,
-    continuous: bool,
-    clamp: bool,
-    needs: Sequence[bool] = (),
+    grad: Tensor, x: Tensor, weight: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: Needs = ()
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the sum neuron of piecewise links. Shapes: grad ``(B, O)``, x ``(B, I)``,
     weight ``(O, I, M)`` -> ``(B, I)``, ``(O, I, M)``."""
@@ -104,7 +101,7 @@ def product_backward(
     linear: bool,
     alpha: float,
     clamp: bool,
-    needs: Sequence[bool] = (),
+    needs: Needs = (),
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the product neuron ``y = -1 + prod_i (1 + f_i) - (1 - alpha) sum_i f_i``:
     ``d y / d f_i = prod_{j != i} (1 + f_j) - (1 - alpha)``, the product over the others formed
@@ -122,7 +119,7 @@ def product_backward(
 
 
 def expansion_backward(
-    grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: Sequence[bool] = ()
+    grad: Tensor, x: Tensor, n: int, segments: int, continuous: bool, clamp: bool, needs: Needs = ()
 ) -> Tensor:
     """Gradient of the channels-first piecewise expansion. Shapes: grad ``(B, C * M, P)``,
     x ``(B, C, P)`` -> ``(B, C, P)``."""
@@ -175,7 +172,7 @@ def conv_gather_backward(grad: Tensor, x: Tensor, weight: Tensor, *params: Any) 
     return grad_x, grad_weight
 
 
-def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: Sequence[bool] = ()) -> Tensor:
+def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: Needs = ()) -> Tensor:
     """Gradient of ``T_1 .. T_{n-1}`` channels first. Shapes: grad ``(B, C * (n - 1), P)``,
     x ``(B, C, P)`` -> ``(B, C, P)``."""
     batch, channels, positions = x.shape
@@ -187,9 +184,7 @@ def chebyshev_backward(grad: Tensor, x: Tensor, n: int, clamp: bool, needs: Sequ
     return result if inside is None else result * inside
 
 
-def fourier_backward(
-    grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool, needs: Sequence[bool] = ()
-) -> Tensor:
+def fourier_backward(grad: Tensor, angle: Tensor, n: int, rows: bool, constant: bool, needs: Needs = ()) -> Tensor:
     """Gradient of ``[1,] cos(k a), sin(k a)`` (``k = 1..n``) with respect to the angle ``a``.
     Shapes: grad as the values (``(*, W)``, or ``(B, W, I)`` with ``rows``) -> ``angle.shape``."""
     if rows:
