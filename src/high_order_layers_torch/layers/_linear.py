@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .._signatures import FactoryKwargs
 from .._validation import (
     check_bool,
     check_choice,
@@ -29,6 +30,16 @@ from ._init import DEFAULT_INITIALIZATION, Initialization, check_initialization,
 
 Neuron = Literal["sum", "product"]
 NEURONS: tuple[str, ...] = ("sum", "product")
+
+
+class LinkPolicy(FactoryKwargs, total=False):
+    """The keywords every layer with link functions takes, generic or named (see
+    :class:`HighOrderLinear`): the input policy, the initial link functions, ``device`` and
+    ``dtype``."""
+
+    out_of_range: OutOfRange
+    periodicity: float | None
+    initialization: Initialization | None
 
 
 class HighOrderLinear(BasisLayer):
