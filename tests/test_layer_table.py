@@ -25,6 +25,7 @@ from high_order_layers_torch.layers import (
     HighOrderConvNd,
     HighOrderConvTransposeNd,
     HighOrderLinear,
+    _named,
     high_order_convolution_layers,
     high_order_convolution_transpose_layers,
     high_order_fc_layers,
@@ -248,6 +249,35 @@ def test_generated_types_are_named_importable_classes(kind: str) -> None:
         assert name in (cls.__doc__ or "")
     assert FAMILY_FC_LAYERS["chebyshev"] is ChebyshevLinear
     assert FAMILY_CONV_LAYERS["chebyshev2d"] is ChebyshevConvolution2d
+
+
+class SplineBasis(bases.PiecewisePolynomialBasis):
+    """Stands in for a family added to ``BASIS_FAMILIES`` without layer classes of its own."""
+
+    description = "a spline"
+
+
+def test_a_family_without_layer_classes_gets_generated_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(bases.BASIS_FAMILIES, "spline", SplineBasis)
+    for name in ("SplineLinear", "SplineConvolutionTranspose2d"):
+        monkeypatch.setattr(_named, name, None, raising=False)  # undone: the generated classes are unbound again
+    fc = _named._family_layers(ChebyshevLinear)["spline"]
+    transposed = _named._family_layers(layers.ChebyshevConvolutionTranspose2d)["spline2d"]
+    assert fc is _named.SplineLinear and 'layer_type="spline"' in (fc.__doc__ or "")
+    assert list(inspect.signature(fc).parameters)[:5] == ["in_features", "out_features", "n", "segments", "continuous"]
+    assert "contraction" in inspect.signature(transposed).parameters  # the options of the Chebyshev model
+    cases = [
+        (fc, layers.PiecewiseDiscontinuousPolynomial, (2, 3), uniform(4, 2)),
+        (transposed, layers.PiecewiseDiscontinuousPolynomialConvolutionTranspose2d, (2, 3, 2), uniform(1, 2, 4, 4)),
+    ]
+    for cls, named, sizes, x in cases:
+        layer, reference = cls(*sizes, 3, 2, continuous=False, dtype=F64), named(*sizes, 3, 2, dtype=F64)
+        with torch.no_grad():
+            reference.weight.copy_(layer.weight)
+        torch.testing.assert_close(layer(x), reference(x))
+        with pytest.raises(TypeError, match=rf"{cls.__name__}: got an unexpected keyword argument 'alpha'"):
+            cls(*sizes, 3, alpha=0.5)
+    assert type(pickle.loads(pickle.dumps(fc(2, 3, 3)))) is fc
 
 
 @pytest.mark.parametrize(("kind", "layer_type"), CHEBYSHEV)

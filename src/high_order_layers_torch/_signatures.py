@@ -9,9 +9,10 @@ gives the function the runtime signature with the keywords written out, so ``ins
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, get_args
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, cast, get_args
 
 import torch
 
@@ -29,6 +30,13 @@ class FactoryKwargs(TypedDict, total=False):
 
 def factory_defaults(*, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
     """:class:`FactoryKwargs` spelled out: the source :func:`spell_out` reads its defaults from."""
+
+
+def factory_kwargs(options: FactoryKwargs) -> FactoryKwargs:
+    """The ``device`` and ``dtype`` of ``options`` (any ``TypedDict`` derived from
+    :class:`FactoryKwargs`), for a module that a constructor builds on the way, such as a layer's
+    basis."""
+    return FactoryKwargs(device=options.get("device"), dtype=options.get("dtype"))
 
 
 def spell_out(*sources: Callable[..., object], order: str = "") -> Callable[[F], F]:
@@ -67,6 +75,26 @@ def spell_out(*sources: Callable[..., object], order: str = "") -> Callable[[F],
         return function
 
     return decorate
+
+
+def bind_to_signature(init: F) -> F:
+    """Decorator for an ``__init__`` whose runtime signature (its ``__signature__``, as
+    :func:`spell_out` gives it) admits less than its definition (``**options``): every call is
+    bound to that signature first, so an argument it lacks raises ``TypeError`` naming the class
+    (``PiecewisePolynomial: got an unexpected keyword argument 'segmnets'``), and the defaults it
+    shows are the ones passed on."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def bound(self: object, *args: object, **kwargs: object) -> None:
+        try:
+            arguments = signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}: {error}") from None
+        arguments.apply_defaults()
+        init(*arguments.args, **arguments.kwargs)
+
+    return cast(F, bound)
 
 
 def _unpacked_keys(function: Callable[..., object], parameters: list[inspect.Parameter]) -> list[str]:

@@ -5,6 +5,8 @@ dict what the weights mean. The basis families themselves live in
 
 from __future__ import annotations
 
+import inspect
+
 from torch import Tensor, nn
 
 from .._validation import check_choice
@@ -105,8 +107,10 @@ class BasisLayer(nn.Module):
 
     @classmethod
     def default_out_of_range(cls) -> str:
-        """The ``out_of_range`` policy used when none is given."""
-        return "clamp"
+        """The ``out_of_range`` policy used when none is given: the constructor's default
+        (``"extrapolate"`` for the Fourier types), else ``"clamp"``."""
+        parameter = inspect.signature(cls).parameters.get("out_of_range")
+        return "clamp" if parameter is None else parameter.default
 
     def _option_parts(self) -> list[str]:
         """The ``extra_repr`` entries of the options every high-order layer has, where they

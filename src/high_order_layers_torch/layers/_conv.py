@@ -20,35 +20,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Literal, Unpack
+from typing import Any, ClassVar, Literal, Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import kernels
-from .._signatures import FactoryKwargs, spell_out
+from .._signatures import spell_out
 from .._validation import check_bool, check_choice, check_input_dtype, check_int, check_positive_float
 from ..functional import OUT_OF_RANGE_POLICIES, Contraction, OutOfRange
 from ..kernels import ConvGeometry
 from ._basis import Basis, BasisLayer
 from ._init import Initialization, check_initialization, initialize_links_
+from ._linear import LinkPolicy
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS: tuple[str, ...] = ("same", "valid")
 _PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-#: The order of the keyword-only parameters in ``inspect.signature``, as ``torch.nn.Conv2d`` has
-#: them (the transposed convolutions follow ``torch.nn.ConvTranspose2d``).
-CONV_ORDER = "stride padding dilation groups bias padding_mode"
-CONV_TRANSPOSE_ORDER = "stride padding output_padding groups bias dilation padding_mode"
+#: The order of the keyword-only parameters in ``inspect.signature``: the geometry as
+#: ``torch.nn.Conv2d`` has it (the transposed convolutions follow ``torch.nn.ConvTranspose2d``),
+#: then the link options.
+_LINK_ORDER = "rescale_output out_of_range periodicity contraction initialization"
+CONV_ORDER = f"stride padding dilation groups bias padding_mode {_LINK_ORDER}"
+CONV_TRANSPOSE_ORDER = f"stride padding output_padding groups bias dilation padding_mode {_LINK_ORDER}"
 
 SizeArg = int | Sequence[int]
 
 
-class ConvLayerOptions(FactoryKwargs, total=False):
-    """The keywords :class:`HighOrderConvNd` and :class:`HighOrderConvTransposeNd` share (see
-    :class:`HighOrderConvNd` for their meaning): each passes them on to the common base."""
+class ConvLinkOptions(LinkPolicy, total=False):
+    """The keywords every convolution and transposed convolution takes, generic or named (see
+    :class:`HighOrderConvNd` for their meaning), but ``padding`` and ``contraction``."""
 
     stride: SizeArg
     dilation: SizeArg
@@ -56,10 +59,13 @@ class ConvLayerOptions(FactoryKwargs, total=False):
     bias: bool
     padding_mode: PaddingMode
     rescale_output: bool
-    out_of_range: OutOfRange
-    periodicity: float | None
+
+
+class ConvLayerOptions(ConvLinkOptions, total=False):
+    """The keywords :class:`HighOrderConvNd` and :class:`HighOrderConvTransposeNd` share: each
+    passes them on to the common base."""
+
     contraction: Contraction
-    initialization: Initialization | None
     num_spatial_dims: int | None
 
 
@@ -84,6 +90,13 @@ class _HighOrderConvBase(BasisLayer):
     padding_modes: ClassVar[tuple[str, ...]] = PADDING_MODES
     #: Convolutions were not measured by the accuracy suite: they keep the straight-line start.
     default_initialization: ClassVar[str] = "linear"
+
+    def __init_subclass__(cls, *, num_spatial_dims: int | None = None, **kwargs: Any) -> None:
+        """``class C(HighOrderConvNd, num_spatial_dims=2)`` fixes the number of spatial dimensions
+        (as does a class attribute ``num_spatial_dims = 2``)."""
+        super().__init_subclass__(**kwargs)
+        if num_spatial_dims is not None:
+            cls.num_spatial_dims = num_spatial_dims
 
     def __init__(
         self,

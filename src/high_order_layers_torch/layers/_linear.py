@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import kernels
+from .._signatures import FactoryKwargs
 from .._validation import (
     check_bool,
     check_choice,
@@ -30,6 +31,16 @@ from ._init import DEFAULT_INITIALIZATION, Initialization, check_initialization,
 
 Neuron = Literal["sum", "product"]
 NEURONS: tuple[str, ...] = ("sum", "product")
+
+
+class LinkPolicy(FactoryKwargs, total=False):
+    """The keywords every layer with link functions takes, generic or named (see
+    :class:`HighOrderLinear`): the input policy, the initial link functions, ``device`` and
+    ``dtype``."""
+
+    out_of_range: OutOfRange
+    periodicity: float | None
+    initialization: Initialization | None
 
 
 class HighOrderLinear(BasisLayer):
