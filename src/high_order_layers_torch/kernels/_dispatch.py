@@ -136,7 +136,7 @@ def sum_neuron(layout: Layout, x: Tensor, weight: Tensor, contraction: str, *, c
     """
     if _gathers(layout):
         chosen = sum_contraction(
-            layout.num_weights, layout.n, contraction, weight, batch=x.shape[0], basis=layout.basis
+            layout.num_weights, layout.num_active, contraction, weight, batch=x.shape[0], basis=layout.basis
         )
         if chosen == "gather":  # the basis is evaluated inside the contraction
             return fused_piecewise_gather(x, weight, *layout.basis, clamp=clamp)
@@ -179,7 +179,7 @@ def conv(
     """
     if _gathers(layout):
         chosen = conv_contraction(
-            layout.num_weights, layout.n, contraction, weight, input_shape=tuple(x.shape), basis=layout.basis,
+            layout.num_weights, layout.num_active, contraction, weight, input_shape=tuple(x.shape), basis=layout.basis,
             geometry=geometry,
         )  # fmt: skip
         if chosen == "gather":

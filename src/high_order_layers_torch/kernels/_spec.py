@@ -13,7 +13,7 @@ its shapes (``fake``) and, per device type, a :class:`Kernel`. :func:`define` tu
 - the entry of the operator in the availability table (:data:`._switches.KERNELS`);
 - autograd, ``torch.func`` (``vmap``, ``grad``, ``jacrev``) and gradients of gradients
   (:func:`._autograd.differentiable`);
-- the entry point layers call (:attr:`Operator.__call__`).
+- the entry point the layers' functions call (:attr:`Operator.apply`).
 
 Adding a kernel for a new device is one more :class:`Kernel` in a spec; adding an operator is
 one spec (``tests/test_operator_spec.py`` defines a toy one).
