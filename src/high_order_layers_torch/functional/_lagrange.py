@@ -117,7 +117,8 @@ class _ChebyshevPolynomials(torch.autograd.Function):
     """The recurrence without an autograd graph per term: the forward writes the values straight
     into their final layout and saves only ``t``; the backward uses ``T_j' = j U_{j-1}`` with the
     Chebyshev polynomials of the second kind, in differentiable torch operations, so higher
-    derivatives (as in physics-informed losses) work too."""
+    derivatives (as in physics-informed losses) work too; forward mode (``jvp``) scales the same
+    derivatives by the tangent."""
 
     @staticmethod
     def forward(t: Tensor, n: int, dim: int, first: int) -> Tensor:
@@ -131,6 +132,7 @@ class _ChebyshevPolynomials(torch.autograd.Function):
     def setup_context(ctx, inputs: tuple, output: Tensor) -> None:
         t, ctx.n, ctx.dim, ctx.first = inputs
         ctx.save_for_backward(t)
+        ctx.save_for_forward(t)
 
     @staticmethod
     def vmap(info, in_dims: tuple, t: Tensor, n: int, dim: int, first: int):
@@ -149,6 +151,18 @@ class _ChebyshevPolynomials(torch.autograd.Function):
                 grad_t = grad_t + degree * grad.select(dim, degree - first) * old
             older, old = old, 2 * t * old - older
         return grad_t, None, None, None
+
+    @staticmethod
+    def jvp(ctx, tangent: Tensor, *unused: None) -> Tensor:
+        (t,) = ctx.saved_tensors
+        n, dim, first = ctx.n, ctx.dim, ctx.first
+        derivatives = []
+        previous, current = torch.zeros_like(t), torch.ones_like(t)  # U_{degree - 1}, U_degree
+        for degree in range(n):  # T_degree' = degree * U_{degree - 1}
+            if degree >= first:
+                derivatives.append(degree * previous)
+            previous, current = current, 2 * t * current - previous
+        return torch.stack(derivatives, dim=dim) * tangent.unsqueeze(dim)
 
 
 def chebyshev_polynomials(t: Tensor, n: int, *, dim: int = -1, first: int = 0) -> Tensor:

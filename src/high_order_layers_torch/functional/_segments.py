@@ -32,7 +32,8 @@ def locate_segments(x: Tensor, segments: int) -> tuple[Tensor, Tensor]:
     """
     # In-place steps on fresh temporaries: fewer large allocations, which dominate on the CPU.
     scaled = (x + 1).mul_(0.5 * segments)
-    piece = scaled.detach().floor().clamp_(0, segments - 1)
+    # clamp_min_ and clamp_max_ have vmap batching rules (clamp_ does not, in torch 2.13)
+    piece = scaled.detach().floor().clamp_min_(0).clamp_max_(segments - 1)
     t = (scaled - piece).mul_(2).sub_(1)
     index = piece.nan_to_num_(nan=0.0).long()
     return index, t

@@ -7,6 +7,9 @@ This module joins them into one differentiable function:
 - the backward operator's own backward formula differentiates the pure-torch reference twice
   (the kernels' hand-written backward passes are not themselves differentiable), so
   ``create_graph=True`` works on every path, to any order;
+- both have a ``jvp`` rule (forward mode: ``torch.func.jvp``, ``jacfwd``, ``hessian`` and
+  ``torch.autograd.forward_ad``), the directional derivative of the reference (of its gradient,
+  for the backward operator), so forward over reverse works to any order as well;
 - both are ``autograd.Function`` subclasses with ``setup_context`` and a ``vmap`` rule, which is
   what ``torch.func`` (``grad``, ``jacrev``, ``vmap``) requires: the generated autograd of
   ``torch.library`` operators does not support ``torch.func`` in PyTorch 2.13 (pytorch#179652).
@@ -26,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 
 def _as_tuple(value: Tensor | Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -71,6 +75,46 @@ def second_order(
     return pullback(cotangents)
 
 
+def _filled(tensors: Sequence[Tensor], tangents: Sequence[Tensor | None]) -> tuple[Tensor, ...]:
+    """The tangents, a zero one where a tensor has none."""
+    return tuple(torch.zeros_like(t) if d is None else d for t, d in zip(tensors, tangents, strict=True))
+
+
+def _jvp(fn: Callable[..., Any], primals: tuple[Tensor, ...], tangents: tuple[Tensor, ...]) -> Any:
+    """``torch.func.jvp(fn, primals, tangents)[1]``; inside ``torch.autograd.forward_ad`` (which
+    does not nest a second forward level), by two reverse passes: the pullback is linear in its
+    cotangent, and the pullback of the pullback is the pushforward."""
+    if forward_ad._current_level < 0:
+        return torch.func.jvp(fn, primals, tangents)[1]
+    output, pullback = torch.func.vjp(fn, *primals)
+    zeros = tuple(torch.zeros_like(o) for o in output) if isinstance(output, tuple) else torch.zeros_like(output)
+    return torch.func.vjp(pullback, zeros)[1](tangents)[0]
+
+
+def reference_jvp(
+    reference: Callable[..., Tensor], tensors: Sequence[Tensor], params: Sequence[Any], tangents: Sequence[Tensor | None]
+) -> Tensor:
+    """The forward-mode derivative of ``reference(*tensors, *params)`` along ``tangents``."""
+    return _jvp(lambda *ts: reference(*ts, *params), tuple(tensors), _filled(tensors, tangents))
+
+
+def first_order_jvp(
+    reference: Callable[..., Tensor],
+    grad: Tensor,
+    tensors: Sequence[Tensor],
+    params: Sequence[Any],
+    tangents: Sequence[Tensor | None],
+) -> tuple[Tensor, ...]:
+    """The forward-mode derivative, along ``tangents`` of ``(grad, *tensors)``, of the gradients
+    ``g_j = (d reference / d tensors[j])^T grad`` (what the backward operator computes)."""
+
+    def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
+        return torch.func.vjp(lambda *us: reference(*us, *params), *ts)[1](g)
+
+    primals = (grad, *tensors)
+    return _jvp(first_order, primals, _filled(primals, tangents))
+
+
 @dataclass(frozen=True)
 class Pair:
     """A forward operator, its backward operator, and what joining them needs to know.
@@ -110,8 +154,10 @@ class _Backward(torch.autograd.Function):
         name = inputs[0]
         count, saved = _PAIRS[name].tensors, _PAIRS[name].saved
         ctx.save_for_backward(*inputs[1 : 2 + count])
+        ctx.save_for_forward(*inputs[1 : 2 + count])
         ctx.name = name
         ctx.params = inputs[2 + count + saved : -1]
+        ctx.needs = inputs[-1]
         ctx.num_inputs = len(inputs)
 
     @staticmethod
@@ -119,6 +165,15 @@ class _Backward(torch.autograd.Function):
         grad, *tensors = ctx.saved_tensors
         found = second_order(_PAIRS[ctx.name].reference, grad, tensors, ctx.params, grad_grads)
         return (None, *found, *([None] * (ctx.num_inputs - 1 - len(found))))
+
+    @staticmethod
+    def jvp(ctx: Any, _name: None, *tangents: Tensor | None) -> tuple[Tensor, ...]:
+        grad, *tensors = ctx.saved_tensors
+        found = first_order_jvp(_PAIRS[ctx.name].reference, grad, tensors, ctx.params, tangents[: 1 + len(tensors)])
+        if len(found) == 1:
+            return found
+        # the operator returns an empty gradient for a tensor that wants none
+        return tuple(t if need else t.new_empty(0) for t, need in zip(found, ctx.needs, strict=True))
 
     @staticmethod
     def vmap(info: Any, in_dims: Sequence[Any], name: str, *args: Any) -> Any:
@@ -145,23 +200,39 @@ class _Forward(torch.autograd.Function):
         return _vmap_forward(name, info, in_dims[1:], *args)
 
 
+class _ForwardWithTangents(_Forward):
+    """:class:`_Forward` with forward mode too. Two classes because dynamo does not trace a
+    Function that defines ``jvp`` (torch 2.13): compiled code takes :class:`_Forward`."""
+
+    @staticmethod
+    def jvp(ctx: Any, _name: None, *tangents: Tensor | None) -> tuple[Tensor | None, ...]:
+        tensors = ctx.saved_tensors
+        tangent = reference_jvp(_PAIRS[ctx.name].reference, tensors, ctx.params, tangents[: len(tensors)])
+        return (tangent, *([None] * _PAIRS[ctx.name].saved))
+
+
 def _vmap_forward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
     """``vmap`` of the forward operator: one call on the folded batch where only the first
-    tensor is batched (and the pair allows it), else one call per sample."""
-    forward_op, batch_leading = _PAIRS[name].forward, _PAIRS[name].batch_leading
-    if batch_leading and isinstance(in_dims[0], int) and not any(isinstance(d, int) for d in in_dims[1:]):
+    tensor is batched (and the pair allows it), else one call per sample.
+
+    The calls go through the Function, not the bare operator: under an outer ``grad``, ``jvp``
+    or ``jacrev`` the tensors are still wrapped for those transforms, which the operators' own
+    generated autograd does not support.
+    """
+    forward = functools.partial(_ForwardWithTangents.apply, name)
+    if _PAIRS[name].batch_leading and isinstance(in_dims[0], int) and not any(isinstance(d, int) for d in in_dims[1:]):
         first = args[0].movedim(in_dims[0], 0)
         outer, inner = first.shape[:2]
-        outputs = _as_tuple(forward_op(first.flatten(0, 1), *args[1:]))
+        outputs = _as_tuple(forward(first.flatten(0, 1), *args[1:]))
         folded = tuple(out.unflatten(0, (outer, inner)) if out.numel() else out for out in outputs)
         return folded, tuple(0 if out.numel() else None for out in outputs)
-    return _loop(forward_op, info.batch_size, in_dims, args)
+    return _loop(forward, info.batch_size, in_dims, args)
 
 
 def _vmap_backward(name: str, info: Any, in_dims: Sequence[Any], *args: Any) -> Any:
     """``vmap`` of the backward operator: one call per sample (weight gradients sum over the
-    batch, so the batch cannot be folded)."""
-    return _loop(_PAIRS[name].backward, info.batch_size, in_dims, args)
+    batch, so the batch cannot be folded), through the Function as in :func:`_vmap_forward`."""
+    return _loop(functools.partial(_Backward.apply, name), info.batch_size, in_dims, args)
 
 
 def _setup(ctx: Any, name: str, inputs: Sequence[Any], output: Any) -> None:
@@ -170,6 +241,7 @@ def _setup(ctx: Any, name: str, inputs: Sequence[Any], output: Any) -> None:
     saved = output[1:]
     ctx.mark_non_differentiable(*saved)
     ctx.save_for_backward(*inputs[:count], *saved)
+    ctx.save_for_forward(*inputs[:count])
     ctx.name = name
     ctx.params = tuple(inputs[count:])
 
@@ -185,6 +257,18 @@ def _backward_formula(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
     differentiable = torch.is_grad_enabled() and not torch.compiler.is_compiling()
     grads = _Backward.apply(ctx.name, *args) if differentiable else _as_tuple(_PAIRS[ctx.name].backward(*args))
     return tuple(g if need else None for g, need in zip(grads, needs, strict=True))
+
+
+def _differentiated(args: Sequence[Any]) -> bool:
+    """Whether any derivative of the result may be asked for: a tensor that requires grad (with
+    grad mode on), or forward mode (a ``forward_ad.dual_level``, or a ``torch.func`` transform,
+    whose tensors are wrapped: the operators themselves have no forward-mode formula)."""
+    tensors = [arg for arg in args if isinstance(arg, Tensor)]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return forward_ad._current_level >= 0 or any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
 
 
 def _as_operator_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
@@ -265,9 +349,10 @@ def differentiable(
         last = args[tensors - 1]
         if runs_kernel is not None and not runs_kernel(name, last.device.type, last.dtype):
             return reference(*args)
-        if torch.is_grad_enabled() and any(isinstance(arg, Tensor) and arg.requires_grad for arg in args):
-            return _Forward.apply(name, *args)[0]
-        # No gradient wanted: the operator alone (which torch.compile also traces more simply)
+        if _differentiated(args):
+            function = _Forward if torch.compiler.is_compiling() else _ForwardWithTangents
+            return function.apply(name, *args)[0]
+        # No derivative wanted: the operator alone (which torch.compile also traces more simply)
         return _as_tuple(pair.forward(*args))[0]
 
     apply.__name__ = name
