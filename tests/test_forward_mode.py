@@ -139,7 +139,9 @@ def test_laplacian_by_forward_mode_in_a_physics_loss() -> None:
     """The torch.func idiom for a PDE residual: a Laplacian from ``jacfwd(jacrev)``, vmapped over
     collocation points, differentiated once more for the weights' gradient."""
     torch.manual_seed(2)
-    net = HighOrderMLP("continuous", n=4, in_width=2, out_width=1, hidden_layers=1, hidden_width=4, segments=3, dtype=F64)
+    net = HighOrderMLP(
+        "continuous", n=4, in_width=2, out_width=1, hidden_layers=1, hidden_width=4, segments=3, dtype=F64
+    )
     params = {name: p.detach() + 0.3 * torch.randn_like(p) for name, p in net.named_parameters()}
     points = uniform(6, 2)
 

@@ -86,13 +86,16 @@ def _jvp(fn: Callable[..., Any], primals: tuple[Tensor, ...], tangents: tuple[Te
     cotangent, and the pullback of the pullback is the pushforward."""
     if forward_ad._current_level < 0:
         return torch.func.jvp(fn, primals, tangents)[1]
-    output, pullback = torch.func.vjp(fn, *primals)
+    output, pullback = torch.func.vjp(fn, *primals)[:2]
     zeros = tuple(torch.zeros_like(o) for o in output) if isinstance(output, tuple) else torch.zeros_like(output)
     return torch.func.vjp(pullback, zeros)[1](tangents)[0]
 
 
 def reference_jvp(
-    reference: Callable[..., Tensor], tensors: Sequence[Tensor], params: Sequence[Any], tangents: Sequence[Tensor | None]
+    reference: Callable[..., Tensor],
+    tensors: Sequence[Tensor],
+    params: Sequence[Any],
+    tangents: Sequence[Tensor | None],
 ) -> Tensor:
     """The forward-mode derivative of ``reference(*tensors, *params)`` along ``tangents``."""
     return _jvp(lambda *ts: reference(*ts, *params), tuple(tensors), _filled(tensors, tangents))
