@@ -220,9 +220,9 @@ def test_a_misspelt_keyword_raises_in_every_named_class() -> None:
 
 
 def test_unknown_layer_type_lists_named_then_generated_names() -> None:
-    with pytest.raises(ValueError, match="valid names: continuous, .*; chebyshev; baseline, baseline_relu"):
+    with pytest.raises(ValueError, match="valid names: continuous, .*; bspline, chebyshev; baseline, baseline_relu"):
         high_order_fc_layers("spline", n=3, in_features=2, out_features=2)
-    with pytest.raises(ValueError, match="valid names: continuous1d, .*fourier3d.*; chebyshev1d"):
+    with pytest.raises(ValueError, match="valid names: continuous1d, .*fourier3d.*; bspline1d, .*chebyshev1d"):
         HELPERS["conv_transpose"]("spline2d")
 
 

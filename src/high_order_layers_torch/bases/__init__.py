@@ -11,6 +11,7 @@ from ._base import ConfigValue as ConfigValue
 from ._base import FourierTerms as FourierTerms
 from ._base import PolynomialPieces as PolynomialPieces
 from ._base import zero_derivative as zero_derivative
+from ._bspline import BSplineBasis as BSplineBasis
 from ._chebyshev import ChebyshevBasis as ChebyshevBasis
 from ._chebyshev import chebyshev_monomial_matrix as chebyshev_monomial_matrix
 from ._fourier import FourierBasis as FourierBasis
@@ -23,10 +24,12 @@ BASIS_FAMILIES: dict[str, type[Basis]] = {
     "fourier": FourierBasis,
     "linear": LinearBasis,
     "chebyshev": ChebyshevBasis,
+    "bspline": BSplineBasis,
 }
 
 __all__ = [
     "BASIS_FAMILIES",
+    "BSplineBasis",
     "Basis",
     "ChebyshevBasis",
     "ClosedForm",

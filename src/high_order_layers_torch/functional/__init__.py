@@ -1,5 +1,10 @@
 """Pure, stateless maths behind the layers: bases, segment lookup, neurons, range policies."""
 
+from ._bspline import bspline_greville_abscissae as bspline_greville_abscissae
+from ._bspline import bspline_monomial_matrix as bspline_monomial_matrix
+from ._bspline import bspline_spaces_nested as bspline_spaces_nested
+from ._bspline import bspline_transfer_matrix as bspline_transfer_matrix
+from ._bspline import bspline_values as bspline_values
 from ._contract import CONTRACTIONS as CONTRACTIONS
 from ._contract import Contraction as Contraction
 from ._contract import choose_contraction as choose_contraction
@@ -40,6 +45,11 @@ from ._taps import convolution_output_size as convolution_output_size
 from ._taps import convolution_taps as convolution_taps
 
 __all__ = [
+    "bspline_greville_abscissae",
+    "bspline_monomial_matrix",
+    "bspline_spaces_nested",
+    "bspline_transfer_matrix",
+    "bspline_values",
     "chebyshev_polynomials",
     "chebyshev_to_lagrange",
     "lagrange_basis_chebyshev",

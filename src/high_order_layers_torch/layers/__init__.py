@@ -167,3 +167,13 @@ __all__ = [
     "high_order_fc_layers",
     "positional_embedding",
 ]
+
+# The types generated for the families without written classes (``BSplineLinear``,
+# ``BSplineConvolution2d``, ...; see ``_named``) are public under their generated names too, so a
+# family added to BASIS_FAMILIES needs no line here. Type checkers do not see these names.
+for _registry in (FAMILY_FC_LAYERS, FAMILY_CONV_LAYERS, FAMILY_CONV_TRANSPOSE_LAYERS):
+    for _cls in _registry.values():
+        if _cls.__name__ not in globals():
+            globals()[_cls.__name__] = _cls
+            __all__.append(_cls.__name__)
+del _registry, _cls
