@@ -29,6 +29,7 @@ from ._dispatch import link_values as link_values
 from ._dispatch import product_neuron as product_neuron
 from ._dispatch import sum_contraction as sum_contraction
 from ._dispatch import sum_neuron as sum_neuron
+from ._functions import fused_bspline_gather as fused_bspline_gather
 from ._functions import fused_chebyshev_expansion as fused_chebyshev_expansion
 from ._functions import fused_fourier_values as fused_fourier_values
 from ._functions import fused_linear_product as fused_linear_product
@@ -46,6 +47,7 @@ from ._layouts import FourierHarmonics as FourierHarmonics
 from ._layouts import Layout as Layout
 from ._layouts import LinearLinks as LinearLinks
 from ._layouts import PiecewiseLagrange as PiecewiseLagrange
+from ._layouts import UniformBSpline as UniformBSpline
 from ._ops import OPERATORS as OPERATORS
 from ._spec import Kernel as Kernel
 from ._spec import Operator as Operator
@@ -73,6 +75,7 @@ __all__ = [
     "Operator",
     "OperatorSpec",
     "PiecewiseLagrange",
+    "UniformBSpline",
     "conv",
     "conv_contraction",
     "cpu_isa",
@@ -80,6 +83,7 @@ __all__ = [
     "cpu_kernels_support",
     "define",
     "expansion",
+    "fused_bspline_gather",
     "fused_chebyshev_expansion",
     "fused_fourier_values",
     "fused_linear_product",

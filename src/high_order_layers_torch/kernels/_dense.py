@@ -12,9 +12,25 @@ import math
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..functional import chebyshev_polynomials, clamp_if, expand_channels_first, lagrange_piece_values, sum_neuron
+from ..functional import (
+    bspline_values,
+    chebyshev_polynomials,
+    clamp_if,
+    expand_channels_first,
+    lagrange_piece_values,
+    sum_neuron,
+)
 from ._functions import fused_chebyshev_expansion, fused_fourier_values, fused_piecewise_expansion
-from ._layouts import ChebyshevSeries, ConvGeometry, Evaluated, FourierHarmonics, Layout, LinearLinks, PiecewiseLagrange
+from ._layouts import (
+    ChebyshevSeries,
+    ConvGeometry,
+    Evaluated,
+    FourierHarmonics,
+    Layout,
+    LinearLinks,
+    PiecewiseLagrange,
+    UniformBSpline,
+)
 
 # torch.nn.functional's convolutions rather than aten.convolution: autocast knows them by name
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -29,6 +45,8 @@ def layout_values(layout: Layout, x: Tensor) -> tuple[Tensor | None, Tensor]:
     """
     if isinstance(layout, PiecewiseLagrange):
         return lagrange_piece_values(x, layout.segments, layout.piece_offset, layout.chebyshev_to_lagrange)
+    if isinstance(layout, UniformBSpline):
+        return bspline_values(x, layout.n, layout.segments)
     if isinstance(layout, ChebyshevSeries):
         return None, chebyshev_polynomials(x, layout.n)
     if isinstance(layout, FourierHarmonics):
@@ -94,7 +112,7 @@ def dense_sum_neuron(layout: Layout, x: Tensor, weight: Tensor, *, clamp: bool) 
         x: ``(B, I)``. weight: ``(O, I, num_weights)``. Output: ``(B, O)``.
     """
     out_features = weight.shape[0]
-    if isinstance(layout, (LinearLinks, Evaluated)):
+    if isinstance(layout, (LinearLinks, UniformBSpline, Evaluated)):
         start, values = layout_values(layout, clamp_if(x, clamp))
         return sum_neuron(start, values, weight)
     split = constant_split(layout, weight)  # (O, I), (O, I, K)

@@ -20,8 +20,14 @@ from ..functional import link_values as dense_link_values
 from ..functional import product_neuron as product_of_links
 from . import _autotune, _switches
 from ._dense import dense_conv, dense_sum_neuron, layout_values
-from ._functions import fused_linear_product, fused_piecewise_conv, fused_piecewise_gather, fused_piecewise_product
-from ._layouts import ConvGeometry, Layout, LinearLinks, PiecewiseLagrange
+from ._functions import (
+    fused_bspline_gather,
+    fused_linear_product,
+    fused_piecewise_conv,
+    fused_piecewise_gather,
+    fused_piecewise_product,
+)
+from ._layouts import ConvGeometry, Layout, LinearLinks, PiecewiseLagrange, UniformBSpline
 
 #: With the fused CPU kernel, gathering beats the dense GEMM from a few weights per active one
 #: (measured: ``benchmarks/bench_fc.py``); without it, see ``functional.GATHER_MIN_RATIO``.
@@ -93,6 +99,20 @@ def sum_contraction(
     return choose_contraction(num_weights, num_active, contraction)
 
 
+def bspline_contraction(layout: UniformBSpline, contraction: str, weight: Tensor) -> str:
+    """``"dense"`` or ``"gather"`` for a sum neuron of B-spline links, resolving ``"auto"``: with
+    the C++ B-spline gather, from :data:`FUSED_GATHER_MIN_RATIO` weights per active one (its dense
+    side is the pure-torch expansion, which no kernel speeds up, so nothing is timed); elsewhere by
+    :func:`~high_order_layers_torch.functional.choose_contraction`."""
+    if layout.num_weights == layout.num_active:
+        return "dense"
+    if _switches.has_kernel("bspline_gather", weight.device.type, weight.dtype):
+        return choose_contraction(
+            layout.num_weights, layout.num_active, contraction, gather_min_ratio=FUSED_GATHER_MIN_RATIO
+        )
+    return choose_contraction(layout.num_weights, layout.num_active, contraction)
+
+
 def conv_contraction(
     num_weights: int,
     num_active: int,
@@ -140,6 +160,8 @@ def sum_neuron(layout: Layout, x: Tensor, weight: Tensor, contraction: str, *, c
         )
         if chosen == "gather":  # the basis is evaluated inside the contraction
             return fused_piecewise_gather(x, weight, *layout.basis, clamp=clamp)
+    elif isinstance(layout, UniformBSpline) and bspline_contraction(layout, contraction, weight) == "gather":
+        return fused_bspline_gather(x, weight, layout.n, layout.segments, clamp=clamp)
     return dense_sum_neuron(layout, x, weight, clamp=clamp)
 
 

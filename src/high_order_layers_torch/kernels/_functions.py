@@ -40,6 +40,21 @@ def fused_piecewise_gather(
     return _ops.piecewise_gather.apply(x.to(weight.dtype), weight, n, segments, continuous, clamp)
 
 
+def fused_bspline_gather(x: Tensor, weight: Tensor, n: int, segments: int, *, clamp: bool = False) -> Tensor:
+    """The sum neuron of uniform B-spline links of order ``n`` on ``segments`` pieces, reading
+    only the ``n`` active weights of each link: ``y[b, o] = sum_i f_oi(x[b, i])`` (``clamp``: limit
+    ``x`` to ``[-1, 1]`` first).
+
+    Equal to :func:`~high_order_layers_torch.functional.sum_neuron` on
+    :func:`~high_order_layers_torch.functional.bspline_values` of ``x``; the cost is
+    ``B * I * n * O`` whatever ``segments`` is.
+
+    Shape:
+        x: ``(B, I)``. weight: ``(O, I, segments + n - 1)``. Output: ``(B, O)``.
+    """
+    return _ops.bspline_gather.apply(x.to(weight.dtype), weight, n, segments, clamp)
+
+
 def fused_piecewise_conv(
     x: Tensor,
     weight: Tensor,

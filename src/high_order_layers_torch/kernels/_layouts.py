@@ -1,11 +1,12 @@
 """What the kernels need to know of a basis and of a convolution: typed layouts.
 
 A basis says which form its links take (:meth:`~high_order_layers_torch.bases.Basis.layout`);
-the decision point (:mod:`._dispatch`) picks the operators for that form. Five forms cover the
+the decision point (:mod:`._dispatch`) picks the operators for that form. Six forms cover the
 families:
 
 - :class:`PiecewiseLagrange`: Lagrange polynomials on Chebyshev-Gauss-Lobatto nodes over equal
   pieces, the form of the C++/Triton gather, product and expansion kernels;
+- :class:`UniformBSpline`: B-splines on uniform knots, the form of the C++ B-spline gather;
 - :class:`ChebyshevSeries`: one polynomial stored by its Chebyshev coefficients;
 - :class:`FourierHarmonics`: a Fourier series by its constant, cosine and sine coefficients;
 - :class:`LinearLinks`: ``f(x) = w x``, an ordinary weight;
@@ -53,6 +54,24 @@ class PiecewiseLagrange(NamedTuple):
     def basis(self) -> tuple[int, int, bool]:
         """``(n, segments, continuous)``, as the gather operators take them."""
         return self.n, self.segments, self.continuous
+
+
+class UniformBSpline(NamedTuple):
+    """B-splines of order ``n`` (degree ``n - 1``, ``n >= 2``) on ``segments`` equal pieces of
+    ``[-1, 1]`` and the extended uniform knots: ``segments + n - 1`` weights, ``n`` active on each
+    piece, from weight ``piece`` on
+    (:func:`~high_order_layers_torch.functional.bspline_values`)."""
+
+    n: int
+    segments: int
+
+    @property
+    def num_weights(self) -> int:
+        return self.segments + self.n - 1
+
+    @property
+    def num_active(self) -> int:
+        return self.n
 
 
 class ChebyshevSeries(NamedTuple):
@@ -106,7 +125,7 @@ class Evaluated(NamedTuple):
     num_active: int
 
 
-Layout = PiecewiseLagrange | ChebyshevSeries | FourierHarmonics | LinearLinks | Evaluated
+Layout = PiecewiseLagrange | UniformBSpline | ChebyshevSeries | FourierHarmonics | LinearLinks | Evaluated
 
 
 class ConvGeometry(NamedTuple):

@@ -16,6 +16,7 @@ channels at ``P`` positions:
 
 - ``piecewise_gather``: ``x (B, I)``, ``weight (O, I, M)`` -> ``(B, O)``, the sum neuron of
   piecewise Lagrange links reading only the active weights;
+- ``bspline_gather``: the same shapes, the sum neuron of uniform B-spline links;
 - ``piecewise_conv_gather``: ``x (B, C, *S)``, the convolutions' weight -> ``(B, O, *S_out)``,
   a convolution (or transposed convolution) of piecewise Lagrange links reading only the active
   weights, equal to ``aten.convolution`` of the dense expansion;
@@ -35,8 +36,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..functional import chebyshev_expansion as chebyshev_expansion_reference_fn
 from ..functional import (
+    bspline_values,
     chebyshev_lobatto_nodes,
     convolution_output_size,
     convolution_taps,
@@ -48,6 +49,7 @@ from ..functional import (
     sum_neuron,
     sum_neuron_gather,
 )
+from ..functional import chebyshev_expansion as chebyshev_expansion_reference_fn
 from ..functional import piecewise_expansion as piecewise_expansion_reference_fn
 from . import _references
 from ._spec import NAMESPACE, Kernel, OperatorSpec, define
@@ -137,6 +139,51 @@ piecewise_gather = define(
         default=_gather_lean,
         # everywhere the operator: the lean default has no second derivative, its autograd has
         inline_reference=False,
+    )
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# bspline_gather: the sum neuron of uniform B-spline links
+
+
+def _bspline_reference(x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> Tensor:
+    """Twice differentiable (the dense expansion and one GEMM)."""
+    start, values = bspline_values(x.clamp(-1, 1) if clamp else x, n, segments)
+    return sum_neuron(start, values, weight)
+
+
+def _bspline_lean(x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> Tensor:
+    """Once differentiable, reading only the active weights (``embedding_bag``)."""
+    start, values = bspline_values(x.clamp(-1, 1) if clamp else x, n, segments)
+    return sum_neuron_gather(start, values, weight)
+
+
+def _cpu_bspline_forward(kernels: Any, x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> Tensor:
+    return kernels.bspline_gather_forward(x.t().contiguous(), weight.contiguous(), segments, clamp)
+
+
+def _cpu_bspline_backward(kernels: Any, grad, x, weight, n, segments, clamp, needs):
+    grad_x, grad_weight = kernels.bspline_gather_backward(
+        grad.contiguous(), x.t().contiguous(), weight.contiguous(), segments, clamp, needs[0]
+    )
+    return grad_x.t(), grad_weight
+
+
+def _bspline_accepts(x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> bool:
+    return n >= 2 and weight.shape[-1] == segments + n - 1
+
+
+bspline_gather = define(
+    OperatorSpec(
+        name="bspline_gather",
+        reference=_bspline_reference,
+        backward_reference=_references.bspline_gather_backward,
+        fake=_gather_fake,
+        tensors=2,
+        kernels={"cpu": Kernel(_cpu_bspline_forward, _cpu_bspline_backward, accepts=_bspline_accepts)},
+        default=_bspline_lean,
+        inline_reference=False,  # as piecewise_gather: the lean default has no second derivative
     )
 )
 
@@ -413,6 +460,7 @@ OPERATORS = tuple(
     op
     for operator in (
         piecewise_gather,
+        bspline_gather,
         piecewise_conv_gather,
         piecewise_product,
         piecewise_expansion,

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..functional import (
+    bspline_values,
     chebyshev_lobatto_nodes,
     chebyshev_to_lagrange,
     expand_basis,
@@ -75,6 +76,33 @@ def gather_backward(
     back = (grad @ weight.reshape(out_features, -1)).view(-1, in_features, num_weights)  # (B, I, M)
     if start is not None:
         back = back.gather(-1, start.unsqueeze(-1) + torch.arange(n, device=x.device))  # (B, I, n)
+    return (back * slopes).sum(-1), grad_weight
+
+
+def bspline_values_and_slopes(x: Tensor, n: int, segments: int, clamp: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``(start, values, slopes)``: :func:`~high_order_layers_torch.functional.bspline_values` of
+    ``x`` (clamped first with ``clamp``) and their derivatives in ``x`` (zero where the clamp
+    cuts), from the splines one order lower: ``N_k' = (N^{n-1}_{k-1} - N^{n-1}_k) / h`` on knots
+    ``h = 2 / segments`` apart. Shape: ``start (*)``, ``values``/``slopes (*, n)``."""
+    limited = x.clamp(-1, 1) if clamp else x
+    start, values = bspline_values(limited, n, segments)
+    lower = torch.ones_like(limited).unsqueeze(-1) if n == 2 else bspline_values(limited, n - 1, segments)[1]
+    padded = torch.nn.functional.pad(lower, (1, 1))  # N^{n-1}_{-1} = N^{n-1}_{n-1} = 0
+    slopes = (padded[..., :-1] - padded[..., 1:]) * (segments / 2)
+    inside = _inside(x, clamp)
+    return start, values, (slopes if inside is None else slopes * inside.unsqueeze(-1))
+
+
+def bspline_gather_backward(
+    grad: Tensor, x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool, needs: Needs = ()
+) -> tuple[Tensor, Tensor]:
+    """Gradients of the sum neuron of B-spline links. Shapes: grad ``(B, O)``, x ``(B, I)``,
+    weight ``(O, I, M)`` -> ``(B, I)``, ``(O, I, M)``."""
+    out_features, in_features, num_weights = weight.shape
+    start, values, slopes = bspline_values_and_slopes(x, n, segments, clamp)
+    grad_weight = (grad.t() @ expand_basis(start, values, num_weights).flatten(1)).view(weight.shape)
+    back = (grad @ weight.reshape(out_features, -1)).view(-1, in_features, num_weights)  # (B, I, M)
+    back = back.gather(-1, start.unsqueeze(-1) + torch.arange(n, device=x.device))  # (B, I, n)
     return (back * slopes).sum(-1), grad_weight
 
 

@@ -7,6 +7,9 @@ at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int
                           bool clamp);
 std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
                                         int64_t segments, int64_t stride, bool clamp, bool need_x);
+at::Tensor bspline_gather_forward(at::Tensor x, at::Tensor weight, int64_t segments, bool clamp);
+std::vector<at::Tensor> bspline_gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight,
+                                                int64_t segments, bool clamp, bool need_x);
 std::vector<at::Tensor> product_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments,
                                         int64_t stride, bool linear, double alpha, bool clamp);
 std::vector<at::Tensor> product_backward(at::Tensor grad_y, at::Tensor x, at::Tensor weight, at::Tensor rest,
@@ -34,6 +37,7 @@ at::Tensor fourier_backward(at::Tensor grad, at::Tensor c1, at::Tensor s1, int64
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   DEF_KERNEL_PAIR(m, gather, "fused piecewise basis and gather contraction");
+  DEF_KERNEL_PAIR(m, bspline_gather, "fused uniform B-spline basis and gather contraction");
   DEF_KERNEL_PAIR(m, product, "fused basis, links and product neuron");
   DEF_KERNEL_PAIR(m, expand, "fused piecewise basis expansion");
   DEF_KERNEL_PAIR(m, conv_gather, "gather convolution of piecewise links");

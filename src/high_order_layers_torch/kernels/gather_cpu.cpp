@@ -1,5 +1,5 @@
-// Fused basis evaluation and gather contraction for piecewise layers on the CPU: forward and
-// backward.
+// Fused basis evaluation and gather contraction for piecewise layers (Lagrange polynomials on
+// each piece, or uniform B-splines: bspline_gather_*) on the CPU: forward and backward.
 //
 //   y[b, o] = sum_i sum_k phi_k(t[i, b]) * weight[i, start[i, b] + k, o]
 //
@@ -208,7 +208,7 @@ void forward_kernel(const T* x, const T* weight, T* partial, int64_t B, int64_t 
       for (int64_t i = i0; i < i0 + n; ++i) {
         const T* slab = local_slabs.data() + (i - i0) * M * O;
         locate_row(x + i * B, B, basis, start.data(), t.data());
-        lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
+        basis_row(t.data(), B, basis, nodes, weights, false, phi.data(), scratch.data());
         for (int64_t b = 0; b < B; ++b) accumulate_link(y + b * O, slab + start[b] * O, phi.data() + b, B, K, O);
       }
     }
@@ -249,8 +249,8 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
         const T* slab = local_slabs.data() + (i - i0) * M * O;
         T* grad_slab = local_grads.data() + (i - i0) * M * O;
         locate_row(xi, B, basis, start.data(), t.data());
-        lagrange_row(t.data(), B, K, nodes, weights, false, phi.data(), scratch.data());
-        if (grad_x != nullptr) lagrange_row(t.data(), B, K, nodes, weights, true, dphi.data(), scratch.data());
+        basis_row(t.data(), B, basis, nodes, weights, false, phi.data(), scratch.data());
+        if (grad_x != nullptr) basis_row(t.data(), B, basis, nodes, weights, true, dphi.data(), scratch.data());
         T* gx = grad_x == nullptr ? nullptr : grad_x + i * B;
         if (K > kMaxUnrolledK) {
           backward_input_any(grad_out, slab, grad_slab, start.data(), phi.data(), dphi.data(), gx, B, O, K);
@@ -274,13 +274,51 @@ void backward_kernel(const T* grad_out, const T* x, const T* weight, T* grad_x, 
   });
 }
 
-Basis checked_basis(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& nodes, int64_t segments,
+Basis checked_basis(const at::Tensor& x, const at::Tensor& weight, int64_t K, int64_t segments,
                     int64_t stride, bool clamp) {
   TORCH_CHECK(x.dim() == 2 && weight.dim() == 3, "gather_cpu: x must be (I, B) and weight (O, I, M)");
   TORCH_CHECK(x.is_contiguous() && weight.is_contiguous(), "gather_cpu: inputs must be contiguous");
   TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "gather_cpu: dtype mismatch");
   TORCH_CHECK(weight.size(1) == x.size(0), "gather_cpu: weight has ", weight.size(1), " inputs, x ", x.size(0));
-  return make_basis(nodes.size(0), segments, stride, weight.size(2), clamp);
+  return make_basis(K, segments, stride, weight.size(2), clamp);
+}
+
+}  // namespace
+
+namespace {
+
+at::Tensor run_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor* nodes, const Basis& basis) {
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
+  auto partial = at::zeros({at::get_num_threads(), B, O}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_forward", [&] {
+    const Nodes<scalar_t> local = nodes == nullptr ? Nodes<scalar_t>() : Nodes<scalar_t>(*nodes);
+    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), partial.data_ptr<scalar_t>(), B, I,
+                             O, basis, local.nodes.data(), local.weights.data());
+  });
+  return partial.size(0) == 1 ? partial[0] : partial.sum(0);
+}
+
+std::vector<at::Tensor> run_backward(at::Tensor grad_out, const at::Tensor& x, const at::Tensor& weight,
+                                     const at::Tensor* nodes, const Basis& basis, bool need_x) {
+  grad_out = grad_out.contiguous();
+  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
+  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({B, O}), "gather_cpu: bad gradient shape");
+  auto grad_x = need_x ? at::empty_like(x) : at::empty({0}, x.options());
+  auto grad_weight = at::empty(weight.sizes(), weight.options());  // contiguous (O, I, M)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
+    const Nodes<scalar_t> local = nodes == nullptr ? Nodes<scalar_t>() : Nodes<scalar_t>(*nodes);
+    backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
+                              need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_weight.data_ptr<scalar_t>(), B, I,
+                              O, basis, local.nodes.data(), local.weights.data());
+  });
+  return {grad_x, grad_weight};
+}
+
+Basis checked_bspline(const at::Tensor& x, const at::Tensor& weight, int64_t segments, bool clamp) {
+  Basis basis = checked_basis(x, weight, weight.size(2) - segments + 1, segments, 1, clamp);
+  TORCH_CHECK(basis.K >= 2, "bspline_gather_cpu: splines of order >= 2, got ", basis.K);
+  basis.bspline = true;
+  return basis;
 }
 
 }  // namespace
@@ -288,32 +326,23 @@ Basis checked_basis(const at::Tensor& x, const at::Tensor& weight, const at::Ten
 // x: (I, B) inputs, weight: (O, I, M) (contiguous), nodes: (K,) float64 -> y (B, O)
 at::Tensor gather_forward(at::Tensor x, at::Tensor weight, at::Tensor nodes, int64_t segments, int64_t stride,
                           bool clamp) {
-  const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
-  auto partial = at::zeros({at::get_num_threads(), B, O}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_forward", [&] {
-    const Nodes<scalar_t> local(nodes);
-    forward_kernel<scalar_t>(x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(), partial.data_ptr<scalar_t>(), B, I,
-                             O, basis, local.nodes.data(), local.weights.data());
-  });
-  return partial.size(0) == 1 ? partial[0] : partial.sum(0);
+  return run_forward(x, weight, &nodes, checked_basis(x, weight, nodes.size(0), segments, stride, clamp));
 }
 
 // -> (grad_x (I, B), or an empty tensor without `need_x`; grad_weight (O, I, M), contiguous)
 std::vector<at::Tensor> gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight, at::Tensor nodes,
                                         int64_t segments, int64_t stride, bool clamp, bool need_x) {
-  const Basis basis = checked_basis(x, weight, nodes, segments, stride, clamp);
-  grad_out = grad_out.contiguous();
-  const int64_t I = x.size(0), B = x.size(1), O = weight.size(0);
-  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({B, O}), "gather_cpu: bad gradient shape");
-  auto grad_x = need_x ? at::empty_like(x) : at::empty({0}, x.options());
-  auto grad_weight = at::empty(weight.sizes(), weight.options());  // contiguous (O, I, M)
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gather_backward", [&] {
-    const Nodes<scalar_t> local(nodes);
-    backward_kernel<scalar_t>(grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), weight.data_ptr<scalar_t>(),
-                              need_x ? grad_x.data_ptr<scalar_t>() : nullptr, grad_weight.data_ptr<scalar_t>(), B, I,
-                              O, basis,
-                              local.nodes.data(), local.weights.data());
-  });
-  return {grad_x, grad_weight};
+  return run_backward(grad_out, x, weight, &nodes, checked_basis(x, weight, nodes.size(0), segments, stride, clamp), need_x);
+}
+
+// The same for uniform B-splines of order M - segments + 1 on `segments` pieces: x (I, B),
+// weight (O, I, M) -> y (B, O)
+at::Tensor bspline_gather_forward(at::Tensor x, at::Tensor weight, int64_t segments, bool clamp) {
+  return run_forward(x, weight, nullptr, checked_bspline(x, weight, segments, clamp));
+}
+
+// -> (grad_x (I, B) or empty without `need_x`, grad_weight (O, I, M))
+std::vector<at::Tensor> bspline_gather_backward(at::Tensor grad_out, at::Tensor x, at::Tensor weight,
+                                                int64_t segments, bool clamp, bool need_x) {
+  return run_backward(grad_out, x, weight, nullptr, checked_bspline(x, weight, segments, clamp), need_x);
 }

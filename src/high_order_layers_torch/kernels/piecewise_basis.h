@@ -1,5 +1,6 @@
-// Piecewise Lagrange bases on the CPU: piece lookup and the basis polynomials (values or
-// derivatives) for a row of inputs, shared by the expansion, gather and product kernels, and the
+// Piecewise bases on the CPU: piece lookup and the basis polynomials (values or derivatives) for
+// a row of inputs, Lagrange polynomials on each piece's nodes or the uniform B-splines nonzero on
+// it, shared by the expansion, gather and product kernels, and the
 // transposition between the layers' (O, I, M) weight and the (M, O) slab of one input that the
 // gather and product kernels compute with.
 #pragma once
@@ -22,6 +23,8 @@ namespace high_order_layers {
 struct Basis {
   int64_t segments, stride, K, M;
   bool clamp;
+  // the K uniform B-splines of order K nonzero on each piece (stride 1), not Lagrange polynomials
+  bool bspline = false;
 };
 
 // The one place where a kernel specialised on K (the active weights of a link, nodes per piece)
@@ -99,6 +102,64 @@ void lagrange_row(const T* t, int64_t P, int64_t K, const T* nodes, const T* wei
   }
 }
 
+// The K uniform B-splines of order K (degree K - 1, K >= 2) nonzero on a piece, at its local
+// coordinates t in [-1, 1] (u = (t + 1) / 2 in [0, 1]; beyond, the end pieces' polynomials), in
+// the order of their weights: phi[k * P + p] = N_k(u) with N_k the cardinal B-spline at
+// u + K - 1 - k, as functional.bspline_values. The Cox-de Boor recurrence on integer knots,
+// N^d_j = ((u + d - j) N^{d-1}_{j-1} + (j + 1 - u) N^{d-1}_j) / d, in place from the highest j
+// down; with `derivative`, d/dt of each: (N^{K-2}_{j-1} - N^{K-2}_j) / 2. `scratch` holds P values.
+template <typename T>
+void bspline_row(const T* t, int64_t P, int64_t K, bool derivative, T* phi, T* scratch) {
+  T* u = scratch;
+#pragma omp simd
+  for (int64_t p = 0; p < P; ++p) {
+    u[p] = (t[p] + T(1)) * T(0.5);
+    phi[p] = T(1);
+  }
+  const int64_t degree = derivative ? K - 2 : K - 1;
+  for (int64_t d = 1; d <= degree; ++d) {
+    const T inverse = T(1) / T(d);
+    T* top = phi + d * P;
+    const T* below = phi + (d - 1) * P;
+#pragma omp simd
+    for (int64_t p = 0; p < P; ++p) top[p] = u[p] * below[p] * inverse;
+    for (int64_t j = d - 1; j >= 1; --j) {
+      T* value = phi + j * P;
+      const T* left = phi + (j - 1) * P;
+      const T shift = T(d - j), right = T(j + 1);
+#pragma omp simd
+      for (int64_t p = 0; p < P; ++p) value[p] = ((u[p] + shift) * left[p] + (right - u[p]) * value[p]) * inverse;
+    }
+#pragma omp simd
+    for (int64_t p = 0; p < P; ++p) phi[p] = (T(1) - u[p]) * phi[p] * inverse;
+  }
+  if (!derivative) return;
+  T* last = phi + (K - 1) * P;
+  const T* previous = phi + (K - 2) * P;
+#pragma omp simd
+  for (int64_t p = 0; p < P; ++p) last[p] = T(0.5) * previous[p];
+  for (int64_t j = K - 2; j >= 1; --j) {
+    T* value = phi + j * P;
+    const T* left = phi + (j - 1) * P;
+#pragma omp simd
+    for (int64_t p = 0; p < P; ++p) value[p] = T(0.5) * (left[p] - value[p]);
+  }
+#pragma omp simd
+  for (int64_t p = 0; p < P; ++p) phi[p] = T(-0.5) * phi[p];
+}
+
+// The basis values (or derivatives in t) of a row: B-splines or Lagrange polynomials, as `basis`
+// says (the nodes and weights are those of the Lagrange polynomials; unused for B-splines).
+template <typename T>
+void basis_row(const T* t, int64_t P, const Basis& basis, const T* nodes, const T* weights, bool derivative, T* phi,
+               T* scratch) {
+  if (basis.bspline) {
+    bspline_row(t, P, basis.K, derivative, phi, scratch);
+  } else {
+    lagrange_row(t, P, basis.K, nodes, weights, derivative, phi, scratch);
+  }
+}
+
 // Barycentric weights 1 / prod_{j != k} (node_k - node_j), computed in double.
 inline std::vector<double> barycentric_weights(const at::Tensor& nodes) {
   TORCH_CHECK(nodes.dim() == 1 && nodes.scalar_type() == at::kDouble && nodes.is_contiguous(),
@@ -116,6 +177,7 @@ inline std::vector<double> barycentric_weights(const at::Tensor& nodes) {
 template <typename T>
 struct Nodes {
   std::vector<T> nodes, weights;
+  Nodes() = default;  // none: a B-spline basis
   explicit Nodes(const at::Tensor& local_nodes) {
     const std::vector<double> w = barycentric_weights(local_nodes);
     const double* node = local_nodes.data_ptr<double>();
