@@ -29,17 +29,17 @@ def high_order_convolution_layers(
     or :data:`FAMILY_CONV_LAYERS`).
 
     Names: ``continuous``, ``discontinuous``, ``polynomial`` and ``fourier``, and every other
-    family of :data:`~high_order_layers_torch.bases.BASIS_FAMILIES` (``chebyshev``), each
-    followed by ``1d``, ``2d`` or ``3d``. Every type takes the same keywords and ignores those it
-    has no use for: ``segments`` is ignored by all but the piecewise types, ``length`` by all but
-    Fourier.
+    family of :data:`~high_order_layers_torch.bases.BASIS_FAMILIES` (``chebyshev``, ``bspline``),
+    each followed by ``1d``, ``2d`` or ``3d``. Every type takes the same keywords and ignores those
+    it has no use for: ``segments`` is ignored by all but the piecewise and B-spline types,
+    ``length`` by all but Fourier.
 
     Args:
         layer_type: for example ``"continuous2d"``.
-        n: nodes per segment (piecewise types), nodes (polynomial), frequencies (Fourier) or
-            polynomials (Chebyshev): the family's ``n``.
+        n: nodes per segment (piecewise types), nodes (polynomial), frequencies (Fourier),
+            polynomials (Chebyshev) or the order of the splines (B-splines): the family's ``n``.
         in_channels, out_channels, kernel_size: layer sizes.
-        segments: pieces of ``[-1, 1]`` for piecewise types.
+        segments: pieces of ``[-1, 1]`` for piecewise and B-spline types.
         stride, padding, dilation, groups, bias, padding_mode: as in :class:`torch.nn.Conv2d`,
             with padding applied in input space (see :class:`HighOrderConvNd`).
         length: half the fundamental period of Fourier series.

@@ -158,6 +158,7 @@ def high_order_fc_layers(
     ``product``            :class:`Product`                              n, segments, length, rescale_output
     ``fourier``            :class:`FourierSeries` (``n`` frequencies)    segments, alpha
     ``chebyshev``          :class:`ChebyshevLinear` (``n`` polynomials)  segments, alpha, length
+    ``bspline``            ``BSplineLinear`` (order ``n`` B-splines)     alpha, length
     ``baseline``           ``nn.Linear`` (with bias)                     all but the sizes
     ``baseline_relu``      :class:`LinearReLU` (Linear, then ReLU)       all but the sizes
     =====================  ============================================  =========================
@@ -168,9 +169,10 @@ def high_order_fc_layers(
 
     Args:
         layer_type: one of the names above.
-        n: nodes per segment (polynomials) or number of frequencies (Fourier).
+        n: nodes per segment (polynomials), number of frequencies (Fourier), polynomials
+            (Chebyshev) or the order of the splines (B-splines).
         in_features, out_features: layer sizes.
-        segments: pieces of ``[-1, 1]`` for piecewise types.
+        segments: pieces of ``[-1, 1]`` for piecewise and B-spline types.
         alpha: weight of the linear part in product neurons.
         length: half the fundamental period of Fourier series.
         rescale_output: divide sum-neuron outputs by ``in_features``.
