@@ -17,6 +17,7 @@ from ..functional import (
     bspline_transfer_matrix,
     bspline_values,
 )
+from ..kernels import Layout, UniformBSpline
 from ._base import Basis, ConfigValue, PolynomialPieces
 
 
@@ -98,3 +99,7 @@ class BSplineBasis(Basis):
         # The n coefficients active on each interval, times the one matrix of the cardinal pieces.
         pieces = weights.to(torch.float64).unfold(0, self.n, 1)  # (segments, n)
         return PolynomialPieces(self.joints(), pieces @ bspline_monomial_matrix(self.n))
+
+    # ----------------------------------------------------------------------------------------
+    def layout(self) -> Layout:
+        return UniformBSpline(self.n, self.segments)  # the C++ B-spline gather where it runs

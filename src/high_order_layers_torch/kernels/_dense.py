@@ -46,7 +46,8 @@ def layout_values(layout: Layout, x: Tensor) -> tuple[Tensor | None, Tensor]:
     if isinstance(layout, PiecewiseLagrange):
         return lagrange_piece_values(x, layout.segments, layout.piece_offset, layout.chebyshev_to_lagrange)
     if isinstance(layout, UniformBSpline):
-        return bspline_values(x, layout.n, layout.segments)
+        start, values = bspline_values(x, layout.n, layout.segments)
+        return (None if layout.segments == 1 else start), values  # one piece: every weight active
     if isinstance(layout, ChebyshevSeries):
         return None, chebyshev_polynomials(x, layout.n)
     if isinstance(layout, FourierHarmonics):
