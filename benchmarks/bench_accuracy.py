@@ -1,7 +1,8 @@
 """Accuracy per parameter: high-order networks against ReLU and SiLU MLPs of the same size.
 
     python -m benchmarks.bench_accuracy [--quick] [--sections main,init,optimizers,deep,pde,classification]
-                                        [--seeds 3] [--out results/bench_accuracy.md]
+                                        [--seeds 3] [--budgets 150,500] [--tasks NAME,...]
+                                        [--out results/bench_accuracy.md]
 
 Every model is trained from scratch per task, budget, optimiser and seed, and the report gives the
 median over seeds of the test error, with the wall time of the whole section:
@@ -22,7 +23,11 @@ median over seeds of the test error, with the wall time of the whole section:
 * ``pde``: the 1-D Poisson problem ``u'' = f`` with ``u(+-1) = 0`` as a physics-informed fit.
 * ``classification``: MNIST (cached; else scikit-learn's 8x8 digits), fully connected, a few epochs.
 
-A KAN of the same size (``pykan``) joins the ``main`` section when that package imports.
+KANs of the same trainable-parameter count from the peer libraries that import (the ``peers``
+extra: pykan, inkan, KANditioned; ``[d, h, 1]``, grid 5 on ``[-1, 1]``) join the ``main`` section,
+trained by the same optimiser and schedule as every other model. The ``main`` section also gives
+time-to-accuracy: training seconds until the test error first reaches the worst final error of
+the row, and a fixed ``1e-2`` ("not reached" where the median run never gets there).
 ``--quick`` runs two tasks, one seed and few steps: a smoke run (its numbers mean nothing).
 """
 
@@ -41,6 +46,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from benchmarks import _peers
 from benchmarks._timing import cpu_name
 from high_order_layers_torch.layers import INITIALIZATIONS, MaxAbsNormalization
 from high_order_layers_torch.networks import HighOrderMLP, LowOrderMLP
@@ -151,40 +157,65 @@ def regression_data(task: Task, seed: int) -> tuple[Tensor, Tensor, Tensor, Tens
 
 # --------------------------------------------------------------------------------------- models
 def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Trainable parameters (``requires_grad``): what the optimiser fits. pykan also holds frozen
+    tensors (its grid, masks and node affines) as parameters; they are not counted."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def widest(build: Callable[[int], nn.Module], budget: int) -> nn.Module:
+    """``build(width)`` at the largest width whose parameter count stays within ``budget``."""
+    width = 1
+    while parameter_count(build(width + 1)) <= budget:
+        width += 1
+    return build(width)
 
 
 def high_order(
     layer_type: str, dims: int, budget: int, *, n: int = 5, segments: int = 2, hidden_layers: int = 0, **options
 ) -> nn.Module:
     """The widest ``HighOrderMLP`` (``dims -> h -> ... -> 1``) within ``budget`` parameters."""
-    width = 1
-    while True:
-        candidate = HighOrderMLP(layer_type, n, dims, 1, hidden_layers, width + 1, segments=segments, **options)
-        if parameter_count(candidate) > budget:
-            break
-        width += 1
-    return HighOrderMLP(layer_type, n, dims, 1, hidden_layers, width, segments=segments, **options)
+    return widest(
+        lambda width: HighOrderMLP(layer_type, n, dims, 1, hidden_layers, width, segments=segments, **options), budget
+    )
 
 
 def low_order(activation: type[nn.Module], dims: int, budget: int, *, hidden_layers: int = 1) -> nn.Module:
     """The widest two-hidden-layer MLP (``hidden_layers`` + 1 hidden layers) within ``budget``."""
-    width = 1
-    while parameter_count(LowOrderMLP(dims, 1, hidden_layers, width + 1, non_linearity=activation)) <= budget:
-        width += 1
-    return LowOrderMLP(dims, 1, hidden_layers, width, non_linearity=activation)
+    return widest(lambda width: LowOrderMLP(dims, 1, hidden_layers, width, non_linearity=activation), budget)
+
+
+# ----------------------------------------------------------------------------------- KAN peers
+#: Grid intervals of every KAN peer on ``[-1, 1]`` (pykan's default grid and spline order).
+KAN_GRID = 5
+
+
+#: KAN peer -> (importable module, ``(dims, width) -> network``).
+PEERS: dict[str, tuple[str, Callable[..., nn.Module]]] = {
+    "KAN (pykan)": ("kan", _peers.pykan_net),
+    "KAN (inkan)": ("inkan", _peers.inkan_net),
+    "KAN (KANditioned)": ("KANditioned", _peers.kanditioned_net),
+}
+
+
+def peer_available(name: str) -> bool:
+    return _peers.import_peer(PEERS[name][0]) is not None
+
+
+def kan_peer(name: str, dims: int, budget: int) -> nn.Module | None:
+    """The widest ``[dims, h, 1]`` network of the peer ``name`` within ``budget`` trainable
+    parameters, or ``None`` without that package."""
+    if not peer_available(name):
+        return None
+    network = PEERS[name][1]
+    if name == "KAN (pykan)":  # pykan reseeds the global generators: derive its seed from them
+        seed = int(torch.randint(2**31 - 1, ()).item())
+        return widest(lambda width: network(dims, width, grid=KAN_GRID, seed=seed), budget)
+    return widest(lambda width: network(dims, width, grid=KAN_GRID), budget)
 
 
 def kan(dims: int, budget: int) -> nn.Module | None:
     """A ``pykan`` KAN ``[dims, h, 1]`` within ``budget`` parameters, or ``None`` without pykan."""
-    try:
-        from kan import KAN  # type: ignore[import-not-found]
-    except Exception:
-        return None
-    width = 1
-    while parameter_count(KAN(width=[dims, width + 1, 1], grid=5, k=3, auto_save=False)) <= budget:
-        width += 1
-    return KAN(width=[dims, width, 1], grid=5, k=3, auto_save=False)
+    return kan_peer("KAN (pykan)", dims, budget)
 
 
 #: Model name -> builder ``(dims, budget, initialization) -> module``; ``None`` is the layers' default.
@@ -195,9 +226,15 @@ MODELS: dict[str, Callable[[int, int, str | None], nn.Module | None]] = {
     "fourier n=2": lambda d, b, init: high_order("fourier", d, b, n=2, initialization=init),
     "ReLU MLP": lambda d, b, init: low_order(nn.ReLU, d, b),
     "SiLU MLP": lambda d, b, init: low_order(nn.SiLU, d, b),
-    "KAN (pykan)": lambda d, b, init: kan(d, b),
+    **{name: functools.partial(lambda name, d, b, init: kan_peer(name, d, b), name) for name in PEERS},
 }
 HIGH_ORDER_MODELS = ("continuous n=5 s=2", "discontinuous n=5 s=2", "polynomial n=5", "fourier n=2")
+MLP_MODELS = ("ReLU MLP", "SiLU MLP")
+
+
+def available_models() -> list[str]:
+    """Every model of :data:`MODELS` whose package imports (the KAN peers are optional)."""
+    return [name for name in MODELS if name not in PEERS or peer_available(name)]
 
 
 # ------------------------------------------------------------------------------------ training
@@ -212,13 +249,25 @@ class Schedule:
 LEARNING_RATES = {"adam": 1e-2, "lion": 1e-3}
 
 
+#: A monitored fit records the test error after every this many first-phase steps (and after
+#: every function evaluation of L-BFGS).
+MONITOR_EVERY = 10
+
+
 def fit(
-    model: nn.Module, loss: Callable[[], Tensor], optimizer: str, schedule: Schedule, lr: float | None = None
+    model: nn.Module,
+    loss: Callable[[], Tensor],
+    optimizer: str,
+    schedule: Schedule,
+    lr: float | None = None,
+    monitor: Callable[[], None] | None = None,
 ) -> None:
     """Minimise ``loss`` with ``"adam"``, ``"adam+lbfgs"`` (Adam, then L-BFGS with a strong-Wolfe
     line search from where Adam stopped) or ``"lion"``; ``lr`` replaces the first optimiser's
-    rate from :data:`LEARNING_RATES`."""
-    parameters = list(model.parameters())
+    rate from :data:`LEARNING_RATES`. ``monitor`` is called every :data:`MONITOR_EVERY` steps of
+    the first optimiser and after every loss evaluation of L-BFGS (line-search trial points
+    included: they are states the parameters took)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
     if optimizer in ("adam", "adam+lbfgs"):
         first: torch.optim.Optimizer = torch.optim.Adam(parameters, lr=lr or LEARNING_RATES["adam"])
         steps = schedule.adam_steps
@@ -229,11 +278,13 @@ def fit(
     else:
         raise ValueError(f"optimizer must be 'adam', 'adam+lbfgs' or 'lion', got {optimizer!r}")
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(first, steps)
-    for _ in range(steps):
+    for step in range(steps):
         first.zero_grad(set_to_none=True)
         loss().backward()
         first.step()
         decay.step()
+        if monitor is not None and (step + 1) % MONITOR_EVERY == 0:
+            monitor()
     if optimizer == "adam+lbfgs":
         lbfgs = torch.optim.LBFGS(
             parameters, lr=1.0, max_iter=schedule.lbfgs_steps, history_size=50, line_search_fn="strong_wolfe"
@@ -243,21 +294,87 @@ def fit(
             lbfgs.zero_grad(set_to_none=True)
             value = loss()
             value.backward()
+            if monitor is not None:
+                monitor()
             return value
 
         lbfgs.step(closure)
+
+
+@dataclass
+class Run:
+    """One training run: the final relative test RMSE, the training wall time in seconds, and
+    (when monitored) the trace ``[(seconds, error), ...]`` from the start (0 s, the initial
+    model) to the end. The seconds count training only: the monitor's own test evaluations are
+    excluded."""
+
+    error: float
+    seconds: float
+    trace: list[tuple[float, float]]
+
+
+def train_regression_run(
+    model: nn.Module,
+    task: Task,
+    seed: int,
+    optimizer: str,
+    schedule: Schedule,
+    lr: float | None = None,
+    *,
+    monitored: bool = False,
+) -> Run:
+    """Train ``model`` (in float64) on ``task``'s data for ``seed``."""
+    model = model.double()
+    x, y, x_test, y_test = regression_data(task, seed)
+
+    def test_error() -> float:
+        with torch.no_grad():
+            error = torch.sqrt(torch.mean((model(x_test) - y_test) ** 2)).item()
+        return error if math.isfinite(error) else float("inf")
+
+    trace: list[tuple[float, float]] = []
+    spent, resumed = 0.0, 0.0
+
+    def monitor() -> None:
+        nonlocal spent, resumed
+        spent += time.perf_counter() - resumed
+        trace.append((spent, test_error()))
+        resumed = time.perf_counter()
+
+    if monitored:
+        trace.append((0.0, test_error()))
+    resumed = time.perf_counter()
+    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, lr, monitor if monitored else None)
+    spent += time.perf_counter() - resumed
+    error = test_error()
+    if monitored:
+        trace.append((spent, error))
+    return Run(error, spent, trace)
 
 
 def train_regression(
     model: nn.Module, task: Task, seed: int, optimizer: str, schedule: Schedule, lr: float | None = None
 ) -> float:
     """Train ``model`` (in float64) on ``task``'s data for ``seed``; its relative test RMSE."""
-    model = model.double()
-    x, y, x_test, y_test = regression_data(task, seed)
-    fit(model, lambda: torch.mean((model(x) - y) ** 2), optimizer, schedule, lr)
-    with torch.no_grad():
-        error = torch.sqrt(torch.mean((model(x_test) - y_test) ** 2)).item()
-    return error if math.isfinite(error) else float("inf")
+    return train_regression_run(model, task, seed, optimizer, schedule, lr).error
+
+
+def seeded_runs(
+    task: Task,
+    build: Callable[[], nn.Module],
+    seeds: int,
+    schedule: Schedule,
+    optimizer: str = "adam+lbfgs",
+    lr: float | None = None,
+    *,
+    monitored: bool = False,
+) -> list[Run]:
+    """One run of ``build()`` (seeded before it is built) per seed."""
+    runs = []
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        runs.append(train_regression_run(build(), task, seed, optimizer, schedule, lr, monitored=monitored))
+    return runs
 
 
 def median_error(
@@ -269,37 +386,88 @@ def median_error(
     lr: float | None = None,
 ) -> float:
     """Median over ``seeds`` of the relative test RMSE of ``build()`` (seeded before it is built)."""
-    errors = []
-    for seed in range(seeds):
-        torch.manual_seed(seed)
-        errors.append(train_regression(build(), task, seed, optimizer, schedule, lr))
-    return statistics.median(errors)
+    return statistics.median(run.error for run in seeded_runs(task, build, seeds, schedule, optimizer, lr))
+
+
+def time_to_target(trace: Sequence[tuple[float, float]], target: float) -> float:
+    """The first time in ``trace`` at which the error is at or below ``target``; ``inf`` if never."""
+    return next((seconds for seconds, error in trace if error <= target), float("inf"))
+
+
+def median_time_to_target(runs: Sequence[Run], target: float) -> float:
+    """Median over the runs of :func:`time_to_target`: ``inf`` ("not reached") when the median
+    run never reaches ``target``."""
+    return statistics.median(time_to_target(run.trace, target) for run in runs)
 
 
 def fmt(value: float) -> str:
     return "diverged" if not math.isfinite(value) else f"{value:.2e}"
 
 
+def fmt_seconds(value: float) -> str:
+    return "not reached" if not math.isfinite(value) else f"{value:.2f}"
+
+
 # ------------------------------------------------------------------------------------- sections
+#: The fixed target of the time-to-accuracy tables: 1% of the target's deviation.
+FIXED_TARGET = 1e-2
+
+
 def section_main(tasks: Sequence[Task], budgets: Sequence[int], seeds: int, schedule: Schedule) -> list[str]:
-    models = [name for name in MODELS if name != "KAN (pykan)" or kan(1, 100) is not None]
-    lines = [
-        f"| task | budget | {' | '.join(models)} | best high-order / best MLP |",
-        "|---|---:|" + "---:|" * len(models) + "---:|",
-    ]
+    """Errors of every available model at each budget, then the training time each needs to
+    reach two targets: the worst final (median) error among the models of the row, which every
+    model reaches by its end in at least half of its runs, and :data:`FIXED_TARGET`."""
+    models = available_models()
+    peers = [m for m in models if m in PEERS]
+    header = f"| task | budget | {' | '.join(models)} | best high-order / best MLP |"
+    header += " best KAN / best high-order |" if peers else ""
+    errors = [header, "|---|---:|" + "---:|" * (len(models) + 1 + bool(peers))]
+    time_header = "| task | budget | target | " + " | ".join(models) + " |"
+    time_rule = "|---|---:|---:|" + "---:|" * len(models)
+    worst_times, fixed_times = [time_header, time_rule], [time_header, time_rule]
     for task in tasks:
         for budget in budgets:
-            cells, medians = [], {}
+            cells, medians, runs = [], {}, {}
             for name in models:
                 build = functools.partial(MODELS[name], task.dims, budget, None)
-                medians[name] = median_error(task, build, seeds, schedule)  # type: ignore[arg-type]
-                cells.append(f"{fmt(medians[name])} ({parameter_count(build())})")
+                runs[name] = seeded_runs(task, build, seeds, schedule, monitored=True)  # type: ignore[arg-type]
+                medians[name] = statistics.median(run.error for run in runs[name])
+                cells.append(f"{fmt(medians[name])} ({parameter_count(build())})")  # type: ignore[arg-type]
             high = min(medians[m] for m in HIGH_ORDER_MODELS)
-            low = min(medians["ReLU MLP"], medians["SiLU MLP"])
-            ratio = high / low if low > 0 else float("nan")
-            lines.append(f"| {task.name} | {budget} | {' | '.join(cells)} | {ratio:.3f} |")
-            print(lines[-1], flush=True)
-    return lines
+            low = min(medians[m] for m in MLP_MODELS)
+            row = f"| {task.name} | {budget} | {' | '.join(cells)} | {ratio(high, low)} |"
+            if peers:
+                row += f" {ratio(min(medians[m] for m in peers), high)} |"
+            errors.append(row)
+            print(row, flush=True)
+            finite = [value for value in medians.values() if math.isfinite(value)]
+            for lines, target in ((worst_times, max(finite, default=math.inf)), (fixed_times, FIXED_TARGET)):
+                times = [
+                    f"{fmt_seconds(median_time_to_target(runs[m], target))} "
+                    f"({statistics.median(run.seconds for run in runs[m]):.2f})"
+                    for m in models
+                ]
+                lines.append(f"| {task.name} | {budget} | {fmt(target)} | {' | '.join(times)} |")
+                print(lines[-1], flush=True)
+    return [
+        *errors,
+        "",
+        "Training seconds to reach the worst final error of the row (median over seeds; the whole "
+        "fit's seconds in brackets; test evaluations excluded):",
+        "",
+        *worst_times,
+        "",
+        f"Training seconds to reach a relative RMSE of {FIXED_TARGET:g} (median over seeds; "
+        "'not reached' where the median run never gets there; the whole fit's seconds in brackets):",
+        "",
+        *fixed_times,
+    ]
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    if not (math.isfinite(numerator) and math.isfinite(denominator)) or denominator <= 0:
+        return "n/a"
+    return f"{numerator / denominator:.3f}"
 
 
 def section_init(
@@ -560,6 +728,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--quick", action="store_true", help="two tasks, one seed, few steps: a smoke run")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tasks", help="comma-separated task names (default: all; see TASKS)")
+    parser.add_argument(
+        "--budgets", help="comma-separated parameter budgets of the regression sections (default 150,500)"
+    )
     parser.add_argument(
         "--out", type=Path, help="markdown file (default results/bench_accuracy.md; --quick writes none)"
     )
@@ -575,9 +747,18 @@ def main(argv: Sequence[str] | None = None) -> str:
     else:
         schedule, seeds, budgets, epochs = Schedule(), args.seeds, (150, 500), 2
         tasks = list(TASKS)
+    if args.budgets:
+        budgets = tuple(int(b) for b in args.budgets.split(","))
+    if args.tasks:
+        names = [name.strip() for name in args.tasks.split(",")]
+        missing = sorted(set(names) - {t.name for t in TASKS})
+        if missing:
+            parser.error(f"--tasks: unknown {missing}; choose from {', '.join(t.name for t in TASKS)}")
+        tasks = [t for t in TASKS if t.name in names]
     by_name = {t.name: t for t in tasks}
     report = [
-        f"# Accuracy per parameter ({cpu_name()}, torch {torch.__version__}, {seeds} seed(s), float64 regression)",
+        f"# Accuracy per parameter ({cpu_name()}, 1 thread, torch {torch.__version__}, {seeds} seed(s), "
+        f"budgets {', '.join(map(str, budgets))}, float64 regression)",
         "",
         f"Adam {schedule.adam_steps} steps (cosine decay) then L-BFGS {schedule.lbfgs_steps} iterations unless "
         "a table says otherwise; relative test RMSE (RMSE / deviation of the target), median over seeds; "

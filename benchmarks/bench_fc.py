@@ -1,7 +1,7 @@
 """Speed and memory of the fully-connected layers against linear baselines timed in the same run.
 
     python -m benchmarks.bench_fc [--quick] [--repeats 20] [--system-allocator] [--device cuda]
-                                  [--out results/bench_fc.md]
+                                  [--no-kan | --kan-only] [--kan-repeats 3] [--out results/bench_fc.md]
 
 Workload: batch 1024, 784 -> 128, n = 5, float32, 2 threads; forward and forward+backward with
 an input that requires grad (as in a hidden layer); median of repeated runs after warm-up.
@@ -13,6 +13,14 @@ forward+backward, gradients included (high-water RSS minus RSS before the step, 
 process whose allocator returns large blocks on free; Linux ``/proc``), is given relative to the
 floor's.
 A scaling sweep follows: how cost grows with batch, input and output width, n and segments.
+
+A KAN table sets cubic-spline layers side by side at grid 5 and 80 (intervals on ``[-1, 1]``):
+``bspline`` (n = 4) where this checkout has it, and the KAN libraries of the ``peers`` extra
+that import (``benchmarks/_peers.py``), each against the floor ``nn.Linear(784 * 4, 128)`` (the
+multiply-adds of four active basis values per input) timed alternately with it. pykan builds
+``(batch, out, in)`` intermediates (several GB at grid 80) and takes seconds a step, so these rows
+run ``--kan-repeats`` times (default 3) after one warm-up; ``--no-kan`` skips them, ``--kan-only``
+runs only them.
 
 The "compiled / eager" column times ``torch.compile(layer)`` (Inductor, default options)
 forward+backward against the eager layer, interleaved in the same run (``--no-compile`` skips
@@ -26,6 +34,7 @@ reports the segments=64 / segments=1 time ratio of the continuous layers.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -35,6 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from benchmarks import _peers
 from benchmarks._timing import (
     allocator_note,
     cpu_name,
@@ -60,6 +70,17 @@ def autocast():
     return torch.autocast(DEVICE.type, dtype=AUTOCAST, enabled=AUTOCAST is not None)
 
 
+#: Grid intervals of the KAN rows (cubic splines; KANditioned's are linear).
+KAN_GRIDS = (5, 80)
+#: KAN peer row kind -> (importable module, ``(in, out, grid) -> layer``), see ``benchmarks/_peers.py``.
+PEER_LAYERS = {
+    "pykan": ("kan", _peers.pykan_layer),
+    "inkan": ("inkan", _peers.inkan_layer),
+    "inkan eager": ("inkan", functools.partial(_peers.inkan_layer, compile_basis=False)),
+    "kanditioned (linear)": ("KANditioned", _peers.kanditioned_layer),
+}
+
+
 def build(case: dict) -> tuple[nn.Module, int]:
     """The module of a case and the width of its input."""
     kind = case["kind"]
@@ -70,6 +91,8 @@ def build(case: dict) -> tuple[nn.Module, int]:
         return nn.Linear(width * n, out), width * n
     if kind == "linear_relu":
         return nn.Sequential(nn.Linear(width, out), nn.ReLU()), width
+    if kind in PEER_LAYERS:
+        return PEER_LAYERS[kind][1](width, out, grid=case["grid"]), width
     layer = high_order_fc_layers(kind, n=n, in_features=width, out_features=out, segments=case.get("segments", 1))
     if "contraction" in case:
         layer.contraction = case["contraction"]
@@ -111,9 +134,13 @@ def label(case: dict) -> str:
     parts = [case["kind"]]
     if "segments" in case:
         parts.append(f"segments={case['segments']}")
+    if "grid" in case:
+        parts.append(f"grid={case['grid']}")
     if "contraction" in case:
         parts.append(case["contraction"])
     for key in ("batch", "in", "out", "n"):
+        if key == "n" and case["kind"] in PEER_LAYERS:  # a peer's order is in the table's heading
+            continue
         if key in case:
             parts.append(f"{key}={case[key]}")
     return " ".join(parts)
@@ -131,6 +158,29 @@ def main_cases() -> list[dict]:
     cases += [{"kind": k, "segments": 2} for k in ("continuous_prod", "discontinuous_prod")]
     cases += [{"kind": "polynomial_prod"}, {"kind": "product"}]
     return cases
+
+
+def kan_available(case: dict) -> bool:
+    """Whether a KAN row can run here: its peer package imports, or (our ``bspline`` rows) the
+    layer type is registered."""
+    if case["kind"] in PEER_LAYERS:
+        return _peers.import_peer(PEER_LAYERS[case["kind"]][0]) is not None
+    if case["kind"] == "bspline":
+        try:
+            build(case)
+        except ValueError:  # an unknown layer_type: not in this checkout yet
+            return False
+    return True
+
+
+def kan_cases() -> list[dict]:
+    """Cubic-spline layers at :data:`KAN_GRIDS` intervals: ours (``bspline``, ``n = 4``) and the
+    KAN peers that import, against the floor of 4 active values per input (``n = 4``)."""
+    cases: list[dict] = [{"kind": "floor", "n": 4}]
+    for grid in KAN_GRIDS:
+        cases.append({"kind": "bspline", "n": 4, "segments": grid})
+        cases += [{"kind": kind, "n": 4, "grid": grid} for kind in PEER_LAYERS]
+    return [case for case in cases if kan_available(case)]
 
 
 def sweep_cases() -> list[dict]:
@@ -207,7 +257,7 @@ def compiled_ratio(case: dict, repeats: int) -> float | None:
     return ratio
 
 
-def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
+def run(cases: list[dict], repeats: int, memory: bool, warmup: int = 3) -> list[dict]:
     rows = []
     memory_mb: dict[str, float] = {}
     if memory:
@@ -226,8 +276,8 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
         else:
             forward, forward_backward, _ = step_fns(case)
             floor_forward, floor_forward_backward, _ = step_fns(floor)
-            fwd, _, fwd_ratio = interleaved_ms(forward, floor_forward, repeats)
-            fwd_bwd, _, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_forward_backward, repeats)
+            fwd, _, fwd_ratio = interleaved_ms(forward, floor_forward, repeats, warmup)
+            fwd_bwd, _, fwd_bwd_ratio = interleaved_ms(forward_backward, floor_forward_backward, repeats, warmup)
             ratios = (fwd_ratio, fwd_bwd_ratio)
         compiled = compiled_ratio(case, repeats)
         rows.append(
@@ -251,11 +301,11 @@ def run(cases: list[dict], repeats: int, memory: bool) -> list[dict]:
     return rows
 
 
-def run_without_compile(cases: list[dict], repeats: int) -> list[dict]:
+def run_without_compile(cases: list[dict], repeats: int, warmup: int = 3) -> list[dict]:
     global COMPILE
     saved, COMPILE = COMPILE, False
     try:
-        return run(cases, repeats, memory=False)
+        return run(cases, repeats, memory=False, warmup=warmup)
     finally:
         COMPILE = saved
 
@@ -316,6 +366,11 @@ def main() -> None:
     )
     parser.add_argument("--no-sweep", action="store_true")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled / eager column")
+    parser.add_argument("--no-kan", action="store_true", help="skip the KAN table (cubic splines, ours and peers)")
+    parser.add_argument("--kan-only", action="store_true", help="run only the KAN table")
+    parser.add_argument(
+        "--kan-repeats", type=int, default=3, help="repeats of the KAN rows (pykan takes seconds a step; --quick: 1)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--autocast", choices=["bf16"], help="run every step under torch.autocast(dtype=bfloat16)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_fc.md"))
@@ -336,18 +391,34 @@ def main() -> None:
     repeats = 3 if args.quick else args.repeats
     where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"{cpu_name()}, 2 threads"
     precision = "bf16 autocast" if AUTOCAST is not None else "float32"
-    rows = run(main_cases(), repeats, memory=not args.quick)
-    report = [
-        f"## Fully-connected layers (batch 1024, 784 -> 128, n = 5, {precision}, {where})",
-        "",
-        f"Allocator: {allocator_note()}.",
-        "",
-        table(rows),
-    ]
-    report += ["", *auto_lines(rows)]
-    if DEVICE.type == "cuda":
-        report += ["", segment_cost_line(rows)]
-    if not (args.quick or args.no_sweep):
+    report: list[str] = []
+    if not args.kan_only:
+        rows = run(main_cases(), repeats, memory=not args.quick)
+        report += [
+            f"## Fully-connected layers (batch 1024, 784 -> 128, n = 5, {precision}, {where})",
+            "",
+            f"Allocator: {allocator_note()}.",
+            "",
+            table(rows),
+        ]
+        report += ["", *auto_lines(rows)]
+        if DEVICE.type == "cuda":
+            report += ["", segment_cost_line(rows)]
+    if not args.no_kan:
+        kan_repeats, kan_warmup = (1, 1) if args.quick else (args.kan_repeats, 1)
+        report += [
+            "",
+            f"## KAN layers: cubic splines on a grid of G intervals (batch 1024, 784 -> 128, {precision}, {where})",
+            "",
+            f"Ours (`bspline`, n = 4, segments = G) and the KAN libraries installed (the `peers` extra; "
+            f"pykan `KANLayer(k=3)`, inkan `KANLayer` with its compiled basis and eager, KANditioned "
+            f"piecewise-linear with G + 1 control points), against the floor `nn.Linear(784 * 4, 128)`; "
+            f"{kan_repeats} repeat(s) after {kan_warmup} warm-up, no memory or compiled columns. "
+            f"Allocator: {allocator_note()}.",
+            "",
+            table(run_without_compile(kan_cases(), kan_repeats, kan_warmup)),
+        ]
+    if not (args.quick or args.no_sweep or args.kan_only):
         report += [
             "",
             "## Scaling sweep (continuous, segments = 4 unless stated)",
