@@ -39,6 +39,7 @@ import torch
 from common.app import finish, output_dir, run_or_exit, setup, to_dict
 from common.baselines import matched_relu_mlp
 from common.datamodule import ArrayDataModule
+from common.pde_references import cole_hopf
 from common.task import Task
 from common.training import Timer, make_trainer, metrics_of, parameter_count
 from torch import Tensor, nn
@@ -48,30 +49,6 @@ from high_order_layers_torch.networks import HighOrderMLP
 
 
 # ------------------------------------------------------------------------------- reference solvers
-def cole_hopf(x: np.ndarray, t: np.ndarray, nu: float, *, nodes: int = 2001, width: float = 12.0) -> np.ndarray:
-    """Burgers' solution for ``u(x, 0) = -sin(pi x)`` by the Cole-Hopf transform, ``(len(t), len(x))``.
-
-    ``u(x, t) = -int sin(pi (x - s z)) f(x - s z) exp(-z^2) dz / int f(x - s z) exp(-z^2) dz`` with
-    ``f(y) = exp(-cos(pi y) / (2 pi nu))`` and ``s = sqrt(4 nu t)``, by the trapezoidal rule on
-    ``nodes`` points of ``z in [-width, width]`` (the weights are shifted by their maximum, so the
-    large exponents for small ``nu`` do not overflow).
-    """
-    if nu <= 0:
-        raise ValueError(f"the Cole-Hopf solution needs nu > 0, got {nu}; use reference=godunov")
-    x = np.asarray(x, dtype=np.float64)
-    z = np.linspace(-width, width, nodes)
-    out = np.empty((len(t), len(x)))
-    for row, time in enumerate(np.asarray(t, dtype=np.float64)):
-        if time == 0:
-            out[row] = -np.sin(np.pi * x)
-            continue
-        y = x[:, None] - math.sqrt(4 * nu * time) * z[None, :]  # (X, Z)
-        log_weight = -np.cos(np.pi * y) / (2 * np.pi * nu) - z[None, :] ** 2
-        weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
-        out[row] = -(np.sin(np.pi * y) * weight).sum(axis=1) / weight.sum(axis=1)
-    return out
-
-
 def _godunov_flux(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """The exact Riemann (Godunov) flux of ``f(u) = u^2 / 2``."""
     f_left, f_right = left**2 / 2, right**2 / 2
