@@ -75,8 +75,9 @@ def operator_samples() -> list[tuple[object, tuple]]:
     samples += [(_ops.piecewise_gather.forward_op, gather)]
     samples += [(_ops.piecewise_gather.backward_op, (grad, x, w, pieces, 3, 4, True, True, [True, True]))]
     bspline = (x, w, 4, 6, True)  # cubic splines on 6 pieces: 9 weights
+    _, bspline_pieces = _ops.bspline_gather.forward_op(*bspline)
     samples += [(_ops.bspline_gather.forward_op, bspline)]
-    samples += [(_ops.bspline_gather.backward_op, (grad, *bspline, [True, True]))]
+    samples += [(_ops.bspline_gather.backward_op, (grad, x, w, bspline_pieces, 4, 6, True, [True, True]))]
     product = (x, w, 3, 4, True, False, 0.5, True)
     _, rest, zeros = _ops.piecewise_product.forward_op(*product)
     samples += [(_ops.piecewise_product.forward_op, product)]

@@ -211,7 +211,7 @@ def test_kernels_compile_to_gpu_machine_code(tmp_path):
         [sys.executable, str(script), "80", "90"], env=environment, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("bytes") == 16
+    assert done.stdout.count("bytes") == 24  # 3 configurations, 2 dtypes, 2 kernels, 2 architectures
 
 
 def test_weight_gradient_alone_for_an_input_without_grad():
@@ -249,3 +249,68 @@ def test_cuda_kernels_run_on_the_tensors_gpu():
     with torch.cuda.device(0):  # another GPU is current
         y = on_second(x.to("cuda:1"))
     torch.testing.assert_close(y.cpu(), expected)
+
+
+# ------------------------------------------------------------------ the B-spline gather
+
+
+class _TritonBSplineGather(torch.autograd.Function):
+    """The B-spline launches with autograd, as :class:`_TritonGather`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, n, segments, clamp):  # type: ignore[no-untyped-def, override]
+        y, pieces = _gather_triton.triton_bspline_gather_forward(x, weight, n, segments, clamp)
+        ctx.save_for_backward(x, weight, pieces)
+        ctx.basis = (n, segments, clamp)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
+        x, weight, pieces = ctx.saved_tensors
+        need_x = ctx.needs_input_grad[0]
+        grad_x, grad_weight = _gather_triton.triton_bspline_gather_backward(grad, x, weight, pieces, *ctx.basis, need_x)
+        return (grad_x if need_x else None), grad_weight, None, None, None
+
+
+@pytest.mark.parametrize(
+    ("batch", "inputs", "outputs", "n", "segments", "clamp", "dtype"),
+    [
+        (19, 3, 5, 4, 5, True, torch.float64),  # partial tiles, cubic splines
+        (17, 2, 9, 2, 1, False, torch.float64),  # one piece of hat functions
+        (24, 2, 7, 6, 40, True, torch.float64),  # more pieces than samples per tile
+        (16, 2, 18, 3, 3, False, torch.float32),
+    ],
+)
+def test_bspline_kernels_match_the_reference(batch, inputs, outputs, n, segments, clamp, dtype):
+    from high_order_layers_torch.kernels import _ops
+
+    generator = torch.Generator().manual_seed(1)
+    scale = 2.4 if clamp else 2.0
+    x = ((torch.rand(batch, inputs, dtype=dtype, generator=generator) - 0.5) * scale).to(DEVICE).requires_grad_()
+    weight = torch.randn(outputs, inputs, segments + n - 1, dtype=dtype, generator=generator).to(DEVICE)
+    weight = permuted_storage(weight).requires_grad_()
+    grad = torch.randn(batch, outputs, dtype=dtype, generator=generator).to(DEVICE)
+    results = []
+    for fn in (_TritonBSplineGather.apply, _ops._bspline_reference):
+        y = fn(x, weight, n, segments, clamp)
+        results.append((y, *torch.autograd.grad(y, (x, weight), grad)))
+    eps = torch.finfo(dtype).eps
+    for fused, twin in zip(*results, strict=True):
+        scale = twin.abs().max().item()
+        torch.testing.assert_close(fused, twin, rtol=256 * eps, atol=256 * eps * max(scale, 1.0))
+
+
+@requires_cuda
+def test_bspline_layers_run_the_triton_kernel_on_cuda(monkeypatch):
+    from high_order_layers_torch.layers import high_order_fc_layers
+
+    launches = []
+    real = _gather_triton.triton_bspline_gather_forward
+    monkeypatch.setattr(_gather_triton, "triton_bspline_gather_forward", lambda *a: launches.append(1) or real(*a))
+    layer = high_order_fc_layers("bspline", n=4, in_features=8, out_features=16, segments=20, device="cuda")
+    x = torch.rand(64, 8, device="cuda") * 2 - 1
+    y = layer(x)
+    y.sum().backward()
+    assert launches
+    with override(triton=False):
+        torch.testing.assert_close(layer(x), y, rtol=1e-5, atol=1e-5)

@@ -20,9 +20,9 @@ from triton.compiler import ASTSource
 from high_order_layers_torch.kernels import _gather_triton
 from high_order_layers_torch.kernels import _gather_triton_kernels as kernels
 
-#: (K, segments, stride, clamp, save pieces and input gradient): a typical hidden layer, and a first
-#: layer of piecewise constants (stride 0).
-CONFIGS = [(5, 64, 4, True, True), (1, 3, 0, False, False)]
+#: (K, segments, stride, clamp, save pieces and input gradient, B-splines): a typical hidden layer,
+#: a first layer of piecewise constants (stride 0), and cubic B-splines on a grid of 80.
+CONFIGS = [(5, 64, 4, True, True, False), (1, 3, 0, False, False, False), (4, 80, 1, True, True, True)]
 
 
 def forward_signature(dtype: str, save_piece: bool) -> dict[str, str]:
@@ -48,8 +48,8 @@ def tile(sizes: tuple[int, int]) -> dict[str, int]:
 def compile_all(architecture: int) -> None:
     target = GPUTarget("cuda", architecture, 32)
     for dtype in ("fp32", "fp64"):
-        for k, segments, stride, clamp, save_piece in CONFIGS:
-            basis = {"SEGMENTS": segments, "STRIDE": stride, "K": k, "CLAMP": clamp}
+        for k, segments, stride, clamp, save_piece, bspline in CONFIGS:
+            basis = {"SEGMENTS": segments, "STRIDE": stride, "K": k, "CLAMP": clamp, "BSPLINE": bspline}
             forward = (
                 kernels.gather_forward_kernel,
                 forward_signature(dtype, save_piece),

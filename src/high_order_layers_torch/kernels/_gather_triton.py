@@ -18,7 +18,12 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from ..functional import chebyshev_lobatto_nodes, lagrange_inverse_denominators, piecewise_sizes
+from ..functional import (
+    bspline_monomial_matrix,
+    chebyshev_lobatto_nodes,
+    lagrange_inverse_denominators,
+    piecewise_sizes,
+)
 
 #: Tile sizes (samples, outputs) of the forward and backward kernels: the largest of those tried for
 #: which ptxas reports no register spills on sm_90 in float32 and float64 (a static check; not yet
@@ -73,6 +78,13 @@ def _nodes_and_weights(n: int, dtype: torch.dtype, device: torch.device) -> tupl
     return nodes.to(dtype=dtype, device=device), weights.to(dtype=dtype, device=device)
 
 
+@functools.cache
+def _bspline_coefficients(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The ``(n, n)`` monomial coefficients (in a piece's local coordinate) of the B-splines
+    nonzero on a piece, computed in float64, then in the kernel's dtype on its device."""
+    return bspline_monomial_matrix(n).to(dtype=dtype, device=device).contiguous()
+
+
 def _grid(*sizes: int) -> tuple[int, ...]:
     return tuple(max(1, size) for size in sizes)
 
@@ -101,13 +113,28 @@ def triton_gather_forward(
 ) -> tuple[Tensor, Tensor]:
     """``(y (B, O), pieces (I, B) int32)``: the sum neuron and each input's piece, which the
     backward reuses. Shape: x ``(B, I)``, weight ``(O, I, M)``."""
+    nodes, weights = _nodes_and_weights(n, weight.dtype, weight.device)
+    stride, _ = piecewise_sizes(n, segments, continuous)
+    return _forward(x, weight, n, segments, stride, clamp, nodes, weights, bspline=False)
+
+
+def triton_bspline_gather_forward(
+    x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool
+) -> tuple[Tensor, Tensor]:
+    """:func:`triton_gather_forward` for uniform B-splines of order ``n`` on ``segments`` pieces."""
+    coefficients = _bspline_coefficients(n, weight.dtype, weight.device)
+    return _forward(x, weight, n, segments, 1, clamp, coefficients, coefficients, bspline=True)
+
+
+def _forward(
+    x: Tensor, weight: Tensor, n: int, segments: int, stride: int, clamp: bool, nodes: Tensor, weights: Tensor,
+    *, bspline: bool,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     kernels = _loaded_kernels()
     x_ib = x.t().contiguous()  # (I, B): one input's batch is contiguous
     slabs = weight.permute(1, 2, 0).contiguous()  # (I, M, O): one slab per input
     inputs, batch = x_ib.shape
     _, num_weights, outputs = slabs.shape
-    stride, _ = piecewise_sizes(n, segments, continuous)
-    nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
     block_b, block_o = FORWARD_TILE
     tiles = _grid(-(-batch // block_b), -(-outputs // block_o))
     splits = _input_splits(tiles[0] * tiles[1], inputs, slabs.device)
@@ -118,7 +145,7 @@ def triton_gather_forward(
     with _on_device_of(x_ib):
         kernels.gather_forward_kernel[(*tiles, splits)](
             x_ib, slabs, nodes, weights, partial, piece, batch, inputs, per_split, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=True,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, SAVE_PIECE=True, BSPLINE=bspline,
             BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
         )  # fmt: skip
     y = partial[0] if splits == 1 else partial.sum(0)
@@ -138,12 +165,29 @@ def triton_gather_backward(
 ) -> tuple[Tensor, Tensor]:
     """``(grad_x (B, I), grad_weight (O, I, M))`` (``grad_x`` empty without ``need_x``), from
     the ``pieces`` of :func:`triton_gather_forward`."""
+    nodes, weights = _nodes_and_weights(n, weight.dtype, weight.device)
+    stride, _ = piecewise_sizes(n, segments, continuous)
+    return _backward(grad_out, x, weight, piece, n, segments, stride, clamp, need_x, nodes, weights, bspline=False)
+
+
+def triton_bspline_gather_backward(
+    grad_out: Tensor, x: Tensor, weight: Tensor, piece: Tensor, n: int, segments: int, clamp: bool, need_x: bool
+) -> tuple[Tensor, Tensor]:
+    """:func:`triton_gather_backward` for uniform B-splines (:func:`triton_bspline_gather_forward`)."""
+    coefficients = _bspline_coefficients(n, weight.dtype, weight.device)
+    return _backward(
+        grad_out, x, weight, piece, n, segments, 1, clamp, need_x, coefficients, coefficients, bspline=True
+    )
+
+
+def _backward(
+    grad_out: Tensor, x: Tensor, weight: Tensor, piece: Tensor, n: int, segments: int, stride: int, clamp: bool,
+    need_x: bool, nodes: Tensor, weights: Tensor, *, bspline: bool,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     x_ib = x.t().contiguous()
     slabs = weight.permute(1, 2, 0).contiguous()
     inputs, batch = x_ib.shape
     _, num_weights, outputs = slabs.shape
-    stride, _ = piecewise_sizes(n, segments, continuous)
-    nodes, weights = _nodes_and_weights(n, slabs.dtype, slabs.device)
     sorted_piece, order = torch.sort(piece, dim=1)  # each input's samples, piece by piece
     grad_x = torch.empty_like(x_ib) if need_x else x_ib  # never written without need_x
     grad_slabs = torch.zeros_like(slabs)
@@ -152,8 +196,8 @@ def triton_gather_backward(
         _loaded_kernels().gather_backward_kernel[_grid(-(-batch // block_b), inputs)](
             grad_out.contiguous(), x_ib, slabs, order, sorted_piece, nodes, weights, grad_x, grad_slabs,
             batch, outputs, num_weights * outputs,
-            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BLOCK_B=block_b, BLOCK_O=block_o,
-            **LAUNCH_OPTIONS,
+            SEGMENTS=segments, STRIDE=stride, K=n, CLAMP=clamp, NEED_X=need_x, BSPLINE=bspline,
+            BLOCK_B=block_b, BLOCK_O=block_o, **LAUNCH_OPTIONS,
         )  # fmt: skip
     grad_weight = grad_slabs.permute(2, 0, 1).contiguous()
     return (grad_x.t().contiguous() if need_x else x.new_empty(0)), grad_weight

@@ -1,4 +1,5 @@
-"""Triton kernels for piecewise sum neurons (the GPU twin of ``gather_cpu.cpp``).
+"""Triton kernels for piecewise sum neurons (the GPU twin of ``gather_cpu.cpp``): Lagrange
+polynomials on each piece's nodes, or (``BSPLINE``) the uniform B-splines nonzero on it.
 
     y[b, o] = sum_i sum_k phi_k(t[i, b]) * slabs[i, start[i, b] + k, o]
 
@@ -54,6 +55,43 @@ def _lagrange_slope(t, nodes_ptr, weights_ptr, k: tl.constexpr, K: tl.constexpr)
 
 
 @triton.jit
+def _polynomial(t, coefficients_ptr, K: tl.constexpr):
+    """``sum_j c_j t^j`` for the ``K`` ascending coefficients at ``coefficients_ptr`` (Horner)."""
+    value = tl.zeros_like(t) + tl.load(coefficients_ptr + K - 1)
+    for j in tl.static_range(K - 1):
+        value = value * t + tl.load(coefficients_ptr + K - 2 - j)
+    return value
+
+
+@triton.jit
+def _polynomial_slope(t, coefficients_ptr, K: tl.constexpr):
+    """The derivative of :func:`_polynomial` (Horner, carried along)."""
+    value = tl.zeros_like(t) + tl.load(coefficients_ptr + K - 1)
+    slope = tl.zeros_like(t)
+    for j in tl.static_range(K - 1):
+        slope = slope * t + value
+        value = value * t + tl.load(coefficients_ptr + K - 2 - j)
+    return slope
+
+
+@triton.jit
+def _basis(t, nodes_ptr, weights_ptr, k: tl.constexpr, K: tl.constexpr, BSPLINE: tl.constexpr):
+    """Basis function ``k`` of a piece: a Lagrange polynomial, or with ``BSPLINE`` the B-spline
+    whose monomial coefficients in ``t`` are row ``k`` of the ``(K, K)`` matrix at ``nodes_ptr``."""
+    if BSPLINE:
+        return _polynomial(t, nodes_ptr + k * K, K)
+    return _lagrange(t, nodes_ptr, weights_ptr, k, K)
+
+
+@triton.jit
+def _basis_slope(t, nodes_ptr, weights_ptr, k: tl.constexpr, K: tl.constexpr, BSPLINE: tl.constexpr):
+    """The derivative in ``t`` of :func:`_basis`."""
+    if BSPLINE:
+        return _polynomial_slope(t, nodes_ptr + k * K, K)
+    return _lagrange_slope(t, nodes_ptr, weights_ptr, k, K)
+
+
+@triton.jit
 def _add_within_runs(value_a, flag_a, value_b, flag_b):
     """Segmented sum: a set flag starts a new run."""
     return tl.where(flag_b != 0, value_b, value_a + value_b), flag_a | flag_b
@@ -63,7 +101,7 @@ def _add_within_runs(value_a, flag_a, value_b, flag_b):
 def gather_forward_kernel(
     x_ptr,  # (I, B)
     slabs_ptr,  # (I, M, O)
-    nodes_ptr,  # (K,)
+    nodes_ptr,  # (K,), or the (K, K) B-spline coefficients
     weights_ptr,  # (K,)
     y_ptr,  # (SPLITS, B, O): one partial sum per chunk of inputs
     piece_ptr,  # (I, B) int32, written when SAVE_PIECE
@@ -77,6 +115,7 @@ def gather_forward_kernel(
     K: tl.constexpr,
     CLAMP: tl.constexpr,
     SAVE_PIECE: tl.constexpr,
+    BSPLINE: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_O: tl.constexpr,
 ):
@@ -106,7 +145,7 @@ def gather_forward_kernel(
             tl.store(piece_row, piece, mask=save_mask)
         rows = slab + (piece * STRIDE)[:, None].to(tl.int64) * OUTPUTS
         for k in tl.static_range(K):
-            phi = _lagrange(t, nodes_ptr, weights_ptr, k, K)
+            phi = _basis(t, nodes_ptr, weights_ptr, k, K, BSPLINE)
             acc += phi[:, None] * tl.load(rows + k * OUTPUTS, mask=mask, other=0.0)
         x_row += B
         piece_row += B
@@ -134,6 +173,7 @@ def gather_backward_kernel(
     K: tl.constexpr,
     CLAMP: tl.constexpr,
     NEED_X: tl.constexpr,
+    BSPLINE: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_O: tl.constexpr,
 ):
@@ -173,8 +213,8 @@ def gather_backward_kernel(
         for k in tl.static_range(K):
             if NEED_X:
                 w = tl.load(slab_rows + k * OUTPUTS + offs_o[None, :], mask=mask, other=0.0)
-                grad_x += _lagrange_slope(t, nodes_ptr, weights_ptr, k, K) * tl.sum(g * w, axis=1)
-            contribution = _lagrange(t, nodes_ptr, weights_ptr, k, K)[:, None] * g
+                grad_x += _basis_slope(t, nodes_ptr, weights_ptr, k, K, BSPLINE) * tl.sum(g * w, axis=1)
+            contribution = _basis(t, nodes_ptr, weights_ptr, k, K, BSPLINE)[:, None] * g
             run_sums = tl.associative_scan((contribution, flags), 0, _add_within_runs)[0]
             tl.atomic_add(grad_slab_rows + k * OUTPUTS + offs_o[None, :], run_sums, mask=ends_run[:, None] & mask_o)
     if NEED_X:

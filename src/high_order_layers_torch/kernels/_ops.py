@@ -163,11 +163,23 @@ def _cpu_bspline_forward(kernels: Any, x: Tensor, weight: Tensor, n: int, segmen
     return kernels.bspline_gather_forward(x.t().contiguous(), weight.contiguous(), segments, clamp)
 
 
-def _cpu_bspline_backward(kernels: Any, grad, x, weight, n, segments, clamp, needs):
+def _cpu_bspline_backward(kernels: Any, grad, x, weight, pieces, n, segments, clamp, needs):
     grad_x, grad_weight = kernels.bspline_gather_backward(
         grad.contiguous(), x.t().contiguous(), weight.contiguous(), segments, clamp, needs[0]
     )
     return grad_x.t(), grad_weight
+
+
+def _triton_bspline_forward(kernels: Any, *args: Any) -> tuple[Tensor, Tensor]:
+    from ._gather_triton import triton_bspline_gather_forward
+
+    return triton_bspline_gather_forward(*args)
+
+
+def _triton_bspline_backward(kernels: Any, grad, x, weight, pieces, n, segments, clamp, needs):
+    from ._gather_triton import triton_bspline_gather_backward
+
+    return triton_bspline_gather_backward(grad, x, weight, pieces, n, segments, clamp, needs[0])
 
 
 def _bspline_accepts(x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> bool:
@@ -181,7 +193,13 @@ bspline_gather = define(
         backward_reference=_references.bspline_gather_backward,
         fake=_gather_fake,
         tensors=2,
-        kernels={"cpu": Kernel(_cpu_bspline_forward, _cpu_bspline_backward, accepts=_bspline_accepts)},
+        saved={"pieces": torch.int32},
+        kernels={
+            "cpu": Kernel(_cpu_bspline_forward, _cpu_bspline_backward, accepts=_bspline_accepts),
+            "cuda": Kernel(
+                _triton_bspline_forward, _triton_bspline_backward, saved=_triton_pieces, accepts=_bspline_accepts
+            ),
+        },
         default=_bspline_lean,
         inline_reference=False,  # as piecewise_gather: the lean default has no second derivative
     )
