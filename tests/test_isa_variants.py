@@ -33,6 +33,7 @@ SHORT = [
     "tests/test_kernels.py::test_fourier_kernel_matches_the_recurrence_twin",
     "tests/test_kernels.py::test_chebyshev_kernel_matches_its_twin",
     "tests/test_product_kernel.py::test_kernel_matches_the_twin",
+    "tests/test_bspline_kernel.py::test_kernel_matches_reference_and_oracle",
     "tests/test_expand_kernel.py::test_fused_expansion_matches_the_twin",
     "tests/test_expand_kernel.py::test_nodes_and_joints_give_exact_one_hot_rows_up_to_rounding",
     "tests/test_fc_layers.py::test_one_segment_piecewise_equals_polynomial",
@@ -44,6 +45,7 @@ SHORT = [
 FULL = [
     "tests/test_kernels.py",
     "tests/test_product_kernel.py",
+    "tests/test_bspline_kernel.py",
     "tests/test_expand_kernel.py",
     "tests/test_conv_gather.py",
     "tests/test_contraction.py",
