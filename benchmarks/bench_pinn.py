@@ -50,7 +50,7 @@ from examples.common.pde_references import allen_cahn, cole_hopf
 from torch import Tensor, nn
 
 from benchmarks._timing import cpu_name
-from high_order_layers_torch.layers import MaxAbsNormalization
+from high_order_layers_torch.layers import MaxAbsNormalization, high_order_fc_layers
 from high_order_layers_torch.networks import HighOrderMLP, LowOrderMLP
 
 DTYPE = torch.float64
@@ -255,11 +255,11 @@ def _grid(first: np.ndarray, second: np.ndarray) -> Tensor:
 class Schedule:
     """Collocation and optimiser settings of one problem."""
 
-    collocation: int = 4000
-    boundary: int = 200
-    adam_steps: int = 2000
-    lr: float = 3e-3
-    lbfgs_steps: int = 3000
+    collocation: int = 8192
+    boundary: int = 256
+    adam_steps: int = 1000
+    lr: float = 1e-2
+    lbfgs_steps: int = 5000
     history: int = 50
 
 
@@ -276,30 +276,39 @@ class Problem:
 
 PROBLEMS: dict[str, Problem] = {
     "burgers": Problem("burgers", "Burgers, nu = 0.01/pi", burgers_data),
-    "poisson": Problem(
-        "poisson", "Poisson 2-D, manufactured", poisson_data, Schedule(adam_steps=1000, lbfgs_steps=1500)
-    ),
+    "poisson": Problem("poisson", "Poisson 2-D, manufactured", poisson_data, Schedule(4096, lbfgs_steps=2000)),
     "helmholtz": Problem(
-        "helmholtz", "Helmholtz 2-D, a1 = 1, a2 = 4, k = 1", helmholtz_data, Schedule(adam_steps=1000, lbfgs_steps=1500)
+        "helmholtz", "Helmholtz 2-D, a1 = 1, a2 = 4, k = 1", helmholtz_data, Schedule(4096, lbfgs_steps=2000)
     ),
     "allen_cahn": Problem("allen_cahn", "Allen-Cahn 1-D, eps = 1e-4", allen_cahn_data),
 }
 
 
-def fit(model: nn.Module, loss: Loss, schedule: Schedule, *, chunk: int = 50) -> dict[str, float | int]:
+def fit(
+    model: nn.Module, loss: Loss, schedule: Schedule, *, cpu_limit: float | None = None, chunk: int = 25
+) -> dict[str, float]:
     """Adam (cosine decay) then L-BFGS (strong Wolfe) on ``loss``; returns the final loss and the
     steps taken. L-BFGS runs in chunks of ``chunk`` iterations (its history carries over); a chunk
-    that ends in a non-finite loss is undone and L-BFGS stops there."""
+    that ends in a non-finite loss is undone and L-BFGS stops there. With ``cpu_limit``, training
+    stops once this process has used that many CPU seconds on it (``time.process_time``, which
+    other jobs on the machine do not inflate), checked every Adam step and every chunk."""
+    start = time.process_time()
+
+    def out_of_time() -> bool:
+        return cpu_limit is not None and time.process_time() - start > cpu_limit
+
     parameters = list(model.parameters())
     adam = torch.optim.Adam(parameters, lr=schedule.lr)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(adam, max(schedule.adam_steps, 1))
-    value = torch.tensor(float("nan"))
+    adam_steps = 0
     for _ in range(schedule.adam_steps):
+        if out_of_time():
+            break
         adam.zero_grad(set_to_none=True)
-        value = loss(model)
-        value.backward()
+        loss(model).backward()
         adam.step()
         decay.step()
+        adam_steps += 1
     lbfgs = torch.optim.LBFGS(
         parameters,
         lr=1.0,
@@ -317,17 +326,16 @@ def fit(model: nn.Module, loss: Loss, schedule: Schedule, *, chunk: int = 50) ->
         return out
 
     done = 0
-    while done < schedule.lbfgs_steps:
+    while done < schedule.lbfgs_steps and not out_of_time():
         lbfgs.param_groups[0]["max_iter"] = min(chunk, schedule.lbfgs_steps - done)
         saved = copy.deepcopy(model.state_dict())
         lbfgs.step(closure)
         done += lbfgs.param_groups[0]["max_iter"]
-        value = loss(model).detach()
-        if not torch.isfinite(value):
+        if not torch.isfinite(loss(model).detach()):
             model.load_state_dict(saved)
-            value = loss(model).detach()
             break
-    return {"loss": float(value), "lbfgs_steps": done}
+    value = float(loss(model).detach())
+    return {"loss": value, "adam_steps": adam_steps, "lbfgs_steps": done, "cpu_s": time.process_time() - start}
 
 
 def relative_l2(model: nn.Module, data: Data) -> float:
@@ -356,7 +364,10 @@ class HighOrder:
     segments: int = 1
     hidden_layers: int = 1
     between: str = "tanh"  # what every layer after the first sees: "tanh", "maxabs" or "none"
-    options: tuple[tuple[str, object], ...] = ()
+    #: links start as random lines (a PINN needs an input gradient from the first step; the
+    #: layers' default, constant links, gives none)
+    initialization: str = "linear"
+    options: tuple[tuple[str, object], ...] = ()  # more HighOrderMLP keywords (in_segments, n_in, ...)
 
     def build(self, width: int) -> nn.Module:
         between = {
@@ -372,6 +383,7 @@ class HighOrder:
             self.hidden_layers,
             width,
             segments=self.segments,
+            initialization=self.initialization,
             **between,
             **dict(self.options),
         )
@@ -388,14 +400,27 @@ class HighOrder:
         return self.build(best)
 
 
-#: Model name -> recipe; ``"tanh MLP"`` is the baseline every ratio divides by.
+#: Model name -> recipe; ``"tanh MLP"`` is the baseline every ratio divides by. ``bspline ... in=16``:
+#: cubic B-splines (C2, so ``u_xx`` is a function) on 16 pieces in the input layer, 4 after it.
 MODELS: dict[str, HighOrder | None] = {
     "tanh MLP": None,
-    "polynomial n=6": HighOrder("polynomial", 6, hidden_layers=1),
-    "chebyshev n=6": HighOrder("chebyshev", 6, hidden_layers=1),
-    "continuous n=4 s=3": HighOrder("continuous", 4, segments=3, hidden_layers=1),
-    "fourier n=3": HighOrder("fourier", 3, hidden_layers=1),
+    "polynomial n=6": HighOrder("polynomial", 6),
+    "chebyshev n=6": HighOrder("chebyshev", 6),
+    "continuous n=4 s=3": HighOrder("continuous", 4, segments=3),
+    "fourier n=3": HighOrder("fourier", 3),
 }
+
+
+def _has_layer_type(name: str) -> bool:
+    try:
+        high_order_fc_layers(name, n=4, in_features=1, out_features=1)
+    except ValueError:
+        return False
+    return True
+
+
+if _has_layer_type("bspline"):  # the B-spline family joins where the installed package has it
+    MODELS["bspline n=4 s=4 in=16"] = HighOrder("bspline", 4, segments=4, options=(("in_segments", 16),))
 BASELINE = "tanh MLP"
 
 
@@ -406,13 +431,20 @@ def build(name: str, problem: Problem) -> nn.Module:
     return model.to(DTYPE)
 
 
-def train(name: str, problem: Problem, seed: int, schedule: Schedule, resolution: float = 1.0) -> dict[str, float]:
-    """One training run: ``{"error", "wall_s", "params", "loss"}``."""
+def train(
+    name: str,
+    problem: Problem,
+    seed: int,
+    schedule: Schedule,
+    resolution: float = 1.0,
+    cpu_limit: float | None = None,
+) -> dict[str, float]:
+    """One training run: ``{"error", "wall_s", "cpu_s", "params", "loss", "adam_steps", "lbfgs_steps"}``."""
     data = problem.data(schedule.collocation, schedule.boundary, seed, resolution)
     torch.manual_seed(seed)
     model = build(name, problem)
     start = time.perf_counter()
-    result = fit(model, data.loss, schedule)
+    result = fit(model, data.loss, schedule, cpu_limit=cpu_limit)
     wall = time.perf_counter() - start
     return {"error": relative_l2(model, data), "wall_s": wall, "params": parameter_count(model), **result}
 
@@ -423,32 +455,51 @@ def fmt(value: float) -> str:
 
 
 def run_problem(
-    problem: Problem, models: Sequence[str], seeds: int, schedule: Schedule, resolution: float
+    problem: Problem,
+    models: Sequence[str],
+    seeds: int,
+    schedule: Schedule,
+    resolution: float,
+    cpu_limit: float | None = None,
 ) -> tuple[list[str], dict[str, float]]:
     """The problem's markdown table and its ratios (model -> tanh error / model error)."""
     s = schedule
+    limit = f"; each run stopped after {cpu_limit:g} CPU seconds" if cpu_limit else ""
     lines = [
         f"## {problem.title}",
         "",
-        f"{s.collocation} Sobol collocation points, {s.boundary} per boundary line; Adam {s.adam_steps} steps "
-        f"(lr {s.lr:g}, cosine), then L-BFGS {s.lbfgs_steps} iterations (history {s.history}, strong Wolfe).",
+        f"{s.collocation} Sobol collocation points, {s.boundary} per boundary line; Adam up to {s.adam_steps} steps "
+        f"(lr {s.lr:g}, cosine), then L-BFGS up to {s.lbfgs_steps} iterations (history {s.history}, strong Wolfe)"
+        f"{limit}. Steps: the Adam + L-BFGS steps taken (median).",
         "",
-        "| model | params | rel. L2 (median) | min .. max | wall s (median) | tanh error / this |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| model | params | rel. L2 (median) | min .. max | steps | CPU s | wall s | tanh error / this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    medians: dict[str, float] = {}
     rows = []
     for name in models:
-        runs = [train(name, problem, seed, schedule, resolution) for seed in range(seeds)]
+        runs = [train(name, problem, seed, schedule, resolution, cpu_limit) for seed in range(seeds)]
         errors = [r["error"] for r in runs]
-        medians[name] = statistics.median(errors)
-        wall = statistics.median(r["wall_s"] for r in runs)
-        rows.append((name, int(runs[0]["params"]), medians[name], min(errors), max(errors), wall))
-        print(f"  {problem.name} / {name}: errors {[fmt(e) for e in errors]}, {wall:.1f} s", flush=True)
+        row = {
+            "name": name,
+            "params": int(runs[0]["params"]),
+            "median": statistics.median(errors),
+            "low": min(errors),
+            "high": max(errors),
+            "adam": int(statistics.median(r["adam_steps"] for r in runs)),
+            "lbfgs": int(statistics.median(r["lbfgs_steps"] for r in runs)),
+            "cpu": statistics.median(r["cpu_s"] for r in runs),
+            "wall": statistics.median(r["wall_s"] for r in runs),
+        }
+        rows.append(row)
+        print(f"  {problem.name} / {name}: errors {[fmt(e) for e in errors]}, {row['wall']:.1f} s", flush=True)
+    baseline = next((row["median"] for row in rows if row["name"] == BASELINE), math.nan)
     ratios = {}
-    for name, params, median, low, high, wall in rows:
-        ratio = ratios[name] = medians.get(BASELINE, math.nan) / median if median > 0 else math.inf
-        lines.append(f"| {name} | {params:,} | {fmt(median)} | {fmt(low)} .. {fmt(high)} | {wall:.1f} | {ratio:.2f} |")
+    for row in rows:
+        ratio = ratios[row["name"]] = baseline / row["median"] if row["median"] > 0 else math.inf
+        lines.append(
+            f"| {row['name']} | {row['params']:,} | {fmt(row['median'])} | {fmt(row['low'])} .. {fmt(row['high'])} "
+            f"| {row['adam']} + {row['lbfgs']} | {row['cpu']:.0f} | {row['wall']:.0f} | {ratio:.2f} |"
+        )
     return lines, ratios
 
 
@@ -461,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     for name in ("collocation", "adam_steps", "lbfgs_steps"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"override every problem's {name}")
+    parser.add_argument("--cpu-limit", type=float, help="stop each run after this many CPU seconds (time.process_time)")
     parser.add_argument("--out", type=Path, help="markdown file (default results/bench_pinn.md; --quick writes none)")
     args = parser.parse_args(argv)
     problems = _names(parser, "--problems", args.problems, PROBLEMS)
@@ -474,8 +526,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         f"# Physics-informed networks ({cpu_name()}, {torch.get_num_threads()} torch thread(s), "
         f"torch {torch.__version__}, float64, {seeds} seed(s))",
         "",
-        "Relative L2 error against the reference on the evaluation grid, median over seeds; wall time of "
-        "one training run, median over seeds.",
+        "Relative L2 error against the reference on the evaluation grid, median over seeds; CPU and wall "
+        "time of one training run (median over seeds; the wall time grows when other jobs share the CPU, "
+        "the CPU time does not).",
     ]
     ratios: dict[str, dict[str, float]] = {}
     for key in problems:
@@ -484,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         overrides = {k: getattr(args, k) for k in ("collocation", "adam_steps", "lbfgs_steps") if getattr(args, k)}
         schedule = replace(schedule, **overrides)
         start = time.perf_counter()
-        lines, ratios[key] = run_problem(problem, models, seeds, schedule, resolution)
+        lines, ratios[key] = run_problem(problem, models, seeds, schedule, resolution, args.cpu_limit)
         report += ["", *lines, "", f"({time.perf_counter() - start:.0f} s for the section)"]
     report += ["", "## Ratios (tanh MLP error / model error; > 1: the model is more accurate)", ""]
     report += ["| model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]

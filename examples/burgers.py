@@ -10,7 +10,10 @@ Solves ``u_t + u u_x = nu u_xx`` on ``x in [-1, 1], t in [0, 1]`` with ``u(x, 0)
 the links) and returns ``u``. The loss is the mean squared PDE residual at ``collocation`` random
 points (derivatives by autograd with respect to the inputs; ``u_t`` picks up the factor 2 of the
 time map) plus ``ic_weight`` times the initial-condition error and ``bc_weight`` times the boundary
-error, both at ``boundary_points`` points drawn afresh every step.
+error, both at ``boundary_points`` points drawn afresh every step. ``lbfgs_steps`` > 0 adds a second
+phase after the Adam epochs: the model in float64, full-batch L-BFGS with a strong-Wolfe line search
+on the same collocation points and ``boundary_points`` fixed initial and wall points
+(``BurgersTask.lbfgs_``); docs/pde.md compares such settings.
 
 Accuracy is the relative L2 error ``|u - u_ref| / |u_ref|`` on a ``grid_x x grid_t`` grid against a
 reference computed here: the Cole-Hopf solution by quadrature (``nu > 0``; exact up to round-off,
@@ -30,6 +33,7 @@ off). ``non_linearity=tanh`` (the default) squashes each hidden layer's input sm
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -172,20 +176,69 @@ class BurgersTask(Task):
             out = out - self.nu * grad_x[:, 0]
         return out
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        points, _ = batch
-        count = self.boundary_points
-        x0 = torch.rand(count, 1, device=points.device) * 2 - 1
+    def loss_parts(self, points: Tensor, x0: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The PDE, initial and boundary losses at collocation ``points`` ``(B, 2)``, initial points
+        ``x0`` ``(I, 1)`` (``t = 0``) and wall times ``s`` ``(W, 1)`` (at ``x = -1`` and ``x = 1``)."""
         initial = torch.cat([x0, -torch.ones_like(x0)], dim=1)  # t = 0
-        s = torch.rand(count, 1, device=points.device) * 2 - 1
         walls = torch.cat([torch.cat([-torch.ones_like(s), s], 1), torch.cat([torch.ones_like(s), s], 1)])
         pde = self.residual(points).pow(2).mean()
         ic = (self.model(initial) + torch.sin(math.pi * x0)).pow(2).mean()
         bc = self.model(walls).pow(2).mean()
+        return pde, ic, bc
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        points, _ = batch
+        count = self.boundary_points
+        x0 = torch.rand(count, 1, device=points.device, dtype=points.dtype) * 2 - 1
+        s = torch.rand(count, 1, device=points.device, dtype=points.dtype) * 2 - 1
+        pde, ic, bc = self.loss_parts(points, x0, s)
         loss = pde + self.ic_weight * ic + self.bc_weight * bc
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log_dict({"train_pde": pde, "train_ic": ic, "train_bc": bc}, on_step=False, on_epoch=True)
         return loss
+
+    def lbfgs_(self, points: Tensor, steps: int, *, seed: int = 0, history: int = 50) -> dict[str, float]:
+        """Full-batch L-BFGS (strong-Wolfe line search) on ``points`` and ``boundary_points`` fixed
+        initial and wall points, ``steps`` iterations, in the model's dtype; the final loss parts.
+
+        Runs in chunks of 100 iterations; a chunk that ends in a non-finite loss is undone and the
+        phase stops there."""
+        generator = torch.Generator().manual_seed(seed + 1)
+        dtype = next(self.model.parameters()).dtype
+        points = points.to(dtype)
+        x0 = torch.rand(self.boundary_points, 1, generator=generator, dtype=dtype) * 2 - 1
+        s = torch.rand(self.boundary_points, 1, generator=generator, dtype=dtype) * 2 - 1
+        optimizer = torch.optim.LBFGS(
+            self.model.parameters(),
+            lr=1.0,
+            max_iter=100,
+            history_size=history,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
+
+        def total() -> Tensor:
+            pde, ic, bc = self.loss_parts(points, x0, s)
+            return pde + self.ic_weight * ic + self.bc_weight * bc
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            value = total()
+            value.backward()
+            return value
+
+        done = 0
+        while done < steps:
+            optimizer.param_groups[0]["max_iter"] = min(100, steps - done)
+            saved = {name: value.clone() for name, value in self.model.state_dict().items()}
+            optimizer.step(closure)
+            done += optimizer.param_groups[0]["max_iter"]
+            if not torch.isfinite(total()):
+                self.model.load_state_dict(saved)
+                break
+        pde, ic, bc = (part.item() for part in self.loss_parts(points, x0, s))
+        return {"lbfgs_steps": done, "lbfgs_pde": pde, "lbfgs_ic": ic, "lbfgs_bc": bc}
 
 
 def plot_solution(path, prediction: np.ndarray, reference: np.ndarray) -> None:
@@ -237,9 +290,16 @@ def run(cfg: Any) -> dict[str, Any]:
     timer = Timer()
     trainer = make_trainer(cfg, out, callbacks=[timer])
     trainer.fit(task, datamodule=data, ckpt_path=cfg.get("resume"), weights_only=True)
+    lbfgs: dict[str, float] = {}
+    start = time.perf_counter()
+    if cfg.get("lbfgs_steps", 0) > 0:  # full batch, float64, after the Adam epochs
+        model.double()
+        lbfgs = task.lbfgs_(collocation, cfg["lbfgs_steps"], seed=cfg["seed"])
+    lbfgs_seconds = time.perf_counter() - start
+    dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        prediction = model(grid)
-    relative_l2 = ((prediction - u_ref).norm() / u_ref.norm()).item()
+        prediction = model(grid.to(dtype))
+    relative_l2 = ((prediction - u_ref.to(dtype)).norm() / u_ref.to(dtype).norm()).item()
     if cfg["plot"] and trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         plot_solution(out / "solution.png", prediction.reshape(reference.shape).numpy(), reference)
@@ -251,11 +311,12 @@ def run(cfg: Any) -> dict[str, Any]:
             "params": parameter_count(model),
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
-            "wall_s": round(timer.seconds, 2),
+            "wall_s": round(timer.seconds + lbfgs_seconds, 2),
             "nu": nu,
             "reference": solver,
             "relative_l2": relative_l2,
             **metrics_of(trainer),
+            **lbfgs,
         },
     )
 

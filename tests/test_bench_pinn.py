@@ -49,14 +49,16 @@ def test_quick_run_reports_every_problem_and_model(bench_pinn, tmp_path) -> None
         rows = table_rows(text, problem.title)
         assert list(rows) == list(bench_pinn.MODELS), problem.name
         tanh_params = int(rows[bench_pinn.BASELINE][0].replace(",", ""))
-        for name, (params, median, spread, wall, ratio) in rows.items():
+        for name, (params, median, spread, steps, cpu, wall, ratio) in rows.items():
             count = int(params.replace(",", ""))
             assert abs(count - tanh_params) <= 0.05 * tanh_params, (problem.name, name, count, tanh_params)
             error = float(median)
             assert math.isfinite(error) and 0 < error < 100, (problem.name, name, median)
             low, high = (float(v) for v in spread.split(" .. "))
             assert low <= error <= high
-            assert float(wall) >= 0
+            adam, lbfgs = (int(v) for v in steps.split(" + "))
+            assert adam == 5 and 1 <= lbfgs <= 5, (problem.name, name, steps)  # the quick schedule's steps
+            assert float(cpu) >= 0 and float(wall) >= 0
             assert float(ratio) == pytest.approx(float(rows[bench_pinn.BASELINE][1]) / error, rel=0.02)
     ratios = table_rows(text, "Ratios (tanh MLP error / model error; > 1: the model is more accurate)")
     assert list(ratios) == [name for name in bench_pinn.MODELS if name != bench_pinn.BASELINE]

@@ -400,6 +400,28 @@ def test_burgers_pinn_loss_drops(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "solution.png").exists()
 
 
+def test_burgers_lbfgs_phase_lowers_the_loss_in_float64(tmp_path: Path) -> None:
+    cfg = config(
+        "burgers",
+        tmp_path,
+        "collocation=128",
+        "batch_size=128",
+        "boundary_points=32",
+        "hidden_width=6",
+        "max_epochs=2",
+        "lbfgs_steps=30",
+        "grid_x=16",
+        "grid_t=4",
+        "plot=false",
+    )
+    burgers = example("burgers")
+    summary = burgers.run(cfg)
+    assert summary["lbfgs_steps"] == 30 and summary["steps"] == 2
+    lbfgs_loss = summary["lbfgs_pde"] + summary["lbfgs_ic"] + summary["lbfgs_bc"]
+    assert np.isfinite(lbfgs_loss) and lbfgs_loss < summary["train_loss_epoch"]
+    assert 0 < summary["relative_l2"] < 1.5
+
+
 def test_burgers_inviscid_tanh_baseline(tmp_path: Path) -> None:
     cfg = config(
         "burgers",
