@@ -314,3 +314,25 @@ def test_bspline_layers_run_the_triton_kernel_on_cuda(monkeypatch):
     assert launches
     with override(triton=False):
         torch.testing.assert_close(layer(x), y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("operator", ["piecewise_gather", "bspline_gather"])
+def test_the_specs_cuda_kernels_run_the_launches(operator):
+    """The ``Kernel`` entries the operators register for CUDA, called as the registration calls
+    them (here on the interpreter's tensors), against the operators' references."""
+    from high_order_layers_torch.kernels import _ops
+
+    spec = getattr(_ops, operator).spec
+    params = (3, 4, True, True) if operator == "piecewise_gather" else (3, 4, True)
+    generator = torch.Generator().manual_seed(2)
+    x = (torch.rand(10, 3, dtype=torch.float64, generator=generator) * 2.4 - 1.2).to(DEVICE)
+    weight = torch.randn(5, 3, 9 if operator == "piecewise_gather" else 6, dtype=torch.float64, generator=generator)
+    weight = weight.to(DEVICE)
+    grad = torch.randn(10, 5, dtype=torch.float64, generator=generator).to(DEVICE)
+    kernel = spec.kernels["cuda"]
+    y, pieces = kernel.forward(None, x, weight, *params)
+    torch.testing.assert_close(y, spec.reference(x, weight, *params), rtol=1e-12, atol=1e-12)
+    found = kernel.backward(None, grad, x, weight, pieces, *params, [True, True])
+    wanted = spec.backward_reference(grad, x, weight, *params, [True, True])
+    for a, b in zip(found, wanted, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)

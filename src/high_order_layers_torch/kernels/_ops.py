@@ -51,7 +51,7 @@ from ..functional import (
 )
 from ..functional import chebyshev_expansion as chebyshev_expansion_reference_fn
 from ..functional import piecewise_expansion as piecewise_expansion_reference_fn
-from . import _references
+from . import _gather_triton, _references
 from ._spec import NAMESPACE, Kernel, OperatorSpec, define
 
 __all__ = ["NAMESPACE", "OPERATORS"]
@@ -108,16 +108,25 @@ def _cpu_gather_backward(kernels: Any, grad, x, weight, pieces, n, segments, con
     return grad_x.t(), grad_weight
 
 
-def _triton_gather_forward(kernels: Any, *args: Any) -> tuple[Tensor, Tensor]:
-    from ._gather_triton import triton_gather_forward
+def _triton_forward(launch: str) -> Any:
+    """A :class:`Kernel` forward running ``_gather_triton.<launch>(*tensors, *params)`` (looked up
+    at each call, so it can be wrapped; it loads the Triton module itself)."""
 
-    return triton_gather_forward(*args)
+    def forward(kernels: Any, *args: Any) -> Any:
+        return getattr(_gather_triton, launch)(*args)
+
+    return forward
 
 
-def _triton_gather_backward(kernels: Any, grad, x, weight, pieces, n, segments, continuous, clamp, needs):
-    from ._gather_triton import triton_gather_backward
+def _triton_backward(launch: str) -> Any:
+    """A :class:`Kernel` backward running ``_gather_triton.<launch>(grad, *tensors, pieces, *params,
+    need_x)``."""
 
-    return triton_gather_backward(grad, x, weight, pieces, n, segments, continuous, clamp, needs[0])
+    def backward(kernels: Any, *args: Any) -> Any:
+        *rest, needs = args
+        return getattr(_gather_triton, launch)(*rest, needs[0])
+
+    return backward
 
 
 def _triton_pieces(x: Tensor, *args: Any) -> tuple[Tensor]:
@@ -134,7 +143,11 @@ piecewise_gather = define(
         saved={"pieces": torch.int32},
         kernels={
             "cpu": Kernel(_cpu_gather_forward, _cpu_gather_backward),
-            "cuda": Kernel(_triton_gather_forward, _triton_gather_backward, saved=_triton_pieces),
+            "cuda": Kernel(
+                _triton_forward("triton_gather_forward"),
+                _triton_backward("triton_gather_backward"),
+                saved=_triton_pieces,
+            ),
         },
         default=_gather_lean,
         # everywhere the operator: the lean default has no second derivative, its autograd has
@@ -170,18 +183,6 @@ def _cpu_bspline_backward(kernels: Any, grad, x, weight, pieces, n, segments, cl
     return grad_x.t(), grad_weight
 
 
-def _triton_bspline_forward(kernels: Any, *args: Any) -> tuple[Tensor, Tensor]:
-    from ._gather_triton import triton_bspline_gather_forward
-
-    return triton_bspline_gather_forward(*args)
-
-
-def _triton_bspline_backward(kernels: Any, grad, x, weight, pieces, n, segments, clamp, needs):
-    from ._gather_triton import triton_bspline_gather_backward
-
-    return triton_bspline_gather_backward(grad, x, weight, pieces, n, segments, clamp, needs[0])
-
-
 def _bspline_accepts(x: Tensor, weight: Tensor, n: int, segments: int, clamp: bool) -> bool:
     return n >= 2 and weight.shape[-1] == segments + n - 1
 
@@ -197,7 +198,10 @@ bspline_gather = define(
         kernels={
             "cpu": Kernel(_cpu_bspline_forward, _cpu_bspline_backward, accepts=_bspline_accepts),
             "cuda": Kernel(
-                _triton_bspline_forward, _triton_bspline_backward, saved=_triton_pieces, accepts=_bspline_accepts
+                _triton_forward("triton_bspline_gather_forward"),
+                _triton_backward("triton_bspline_gather_backward"),
+                saved=_triton_pieces,
+                accepts=_bspline_accepts,
             ),
         },
         default=_bspline_lean,
