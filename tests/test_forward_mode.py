@@ -51,9 +51,8 @@ def uniform(*shape: int) -> torch.Tensor:
 def fc(layer_type: str, contraction: str, segments: int = 3) -> nn.Module:
     torch.manual_seed(0)
     layer = high_order_fc_layers(layer_type, n=3, in_features=3, out_features=2, segments=segments, dtype=F64)
-    options = {"contraction": contraction} if hasattr(layer, "contraction") else {}
-    for name, value in options.items():
-        setattr(layer, name, value)
+    if hasattr(layer, "contraction"):
+        layer.contraction = contraction
     with torch.no_grad():  # links away from the initial straight lines, so curvature shows
         for parameter in layer.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))

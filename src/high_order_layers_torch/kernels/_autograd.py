@@ -47,6 +47,16 @@ def _loop(op: Callable[..., Any], batch_size: int, in_dims: Sequence[int | None]
     return stacked, (0,) * len(stacked)
 
 
+def _first_order(reference: Callable[..., Tensor], params: Sequence[Any]) -> Callable[..., tuple[Tensor, ...]]:
+    """``(grad, *tensors) -> g``, the gradients ``g_j = (d reference / d tensors[j])^T grad`` (what
+    the backward operator computes), in ``torch.func``, so they can be differentiated again."""
+
+    def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
+        return torch.func.vjp(lambda *us: reference(*us, *params), *ts)[1](g)
+
+    return first_order
+
+
 def second_order(
     reference: Callable[..., Tensor],
     grad: Tensor,
@@ -62,12 +72,7 @@ def second_order(
     usually depends on the same weights; a plain ``autograd.grad`` would follow that history
     and count it twice), while the results stay differentiable for the next order.
     """
-
-    def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
-        pullback = torch.func.vjp(lambda *us: reference(*us, *params), *ts)[1]
-        return pullback(g)
-
-    outputs, pullback = torch.func.vjp(first_order, grad, *tensors)[:2]
+    outputs, pullback = torch.func.vjp(_first_order(reference, params), grad, *tensors)[:2]
     cotangents = tuple(
         g if g is not None and g.shape == out.shape else torch.zeros_like(out)
         for out, g in zip(outputs, grad_grads, strict=True)
@@ -110,12 +115,8 @@ def first_order_jvp(
 ) -> tuple[Tensor, ...]:
     """The forward-mode derivative, along ``tangents`` of ``(grad, *tensors)``, of the gradients
     ``g_j = (d reference / d tensors[j])^T grad`` (what the backward operator computes)."""
-
-    def first_order(g: Tensor, *ts: Tensor) -> tuple[Tensor, ...]:
-        return torch.func.vjp(lambda *us: reference(*us, *params), *ts)[1](g)
-
     primals = (grad, *tensors)
-    return _jvp(first_order, primals, _filled(primals, tangents))
+    return _jvp(_first_order(reference, params), primals, _filled(primals, tangents))
 
 
 @dataclass(frozen=True)

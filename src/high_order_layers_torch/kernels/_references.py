@@ -69,13 +69,22 @@ def gather_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the sum neuron of piecewise links. Shapes: grad ``(B, O)``, x ``(B, I)``,
     weight ``(O, I, M)`` -> ``(B, I)``, ``(O, I, M)``."""
+    return _sum_neuron_backward(grad, weight, *piecewise_values_and_slopes(x, n, segments, continuous, clamp))
+
+
+def _sum_neuron_backward(
+    grad: Tensor, weight: Tensor, start: Tensor | None, values: Tensor, slopes: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Gradients of ``y[b, o] = sum_i sum_k values[b, i, k] weight[o, i, start[b, i] + k]`` in ``x``
+    (from the values' ``slopes`` in ``x``) and in ``weight``. Shapes: grad ``(B, O)``, start
+    ``(B, I)`` or ``None``, values/slopes ``(B, I, K)`` -> ``(B, I)``, ``(O, I, M)``."""
     out_features, in_features, num_weights = weight.shape
-    start, values, slopes = piecewise_values_and_slopes(x, n, segments, continuous, clamp)
     dense = expand_basis(start, values, num_weights)  # (B, I, M)
-    grad_weight = (grad.t() @ dense.flatten(1)).view(out_features, in_features, num_weights)
+    grad_weight = (grad.t() @ dense.flatten(1)).view(weight.shape)
     back = (grad @ weight.reshape(out_features, -1)).view(-1, in_features, num_weights)  # (B, I, M)
     if start is not None:
-        back = back.gather(-1, start.unsqueeze(-1) + torch.arange(n, device=x.device))  # (B, I, n)
+        active = torch.arange(values.shape[-1], device=values.device)
+        back = back.gather(-1, start.unsqueeze(-1) + active)  # (B, I, K)
     return (back * slopes).sum(-1), grad_weight
 
 
@@ -98,12 +107,7 @@ def bspline_gather_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the sum neuron of B-spline links. Shapes: grad ``(B, O)``, x ``(B, I)``,
     weight ``(O, I, M)`` -> ``(B, I)``, ``(O, I, M)``."""
-    out_features, in_features, num_weights = weight.shape
-    start, values, slopes = bspline_values_and_slopes(x, n, segments, clamp)
-    grad_weight = (grad.t() @ expand_basis(start, values, num_weights).flatten(1)).view(weight.shape)
-    back = (grad @ weight.reshape(out_features, -1)).view(-1, in_features, num_weights)  # (B, I, M)
-    back = back.gather(-1, start.unsqueeze(-1) + torch.arange(n, device=x.device))  # (B, I, n)
-    return (back * slopes).sum(-1), grad_weight
+    return _sum_neuron_backward(grad, weight, *bspline_values_and_slopes(x, n, segments, clamp))
 
 
 def _link_values_and_slopes(
